@@ -1,0 +1,82 @@
+//! Which objects a list or watch returns: label and field selectors.
+
+use serde_json::Value;
+
+use crate::error::{ApiError, ApiResult};
+use crate::meta;
+use crate::registry::ResourceInfo;
+use crate::selectors::{FieldSelector, LabelSelector};
+
+use super::Ctx;
+
+pub(crate) struct Filter {
+    info: &'static ResourceInfo,
+    labels: Option<LabelSelector>,
+    fields: Option<FieldSelector>,
+}
+
+impl Filter {
+    /// The filter of a request, plus a single-object filter for watches of one name.
+    pub fn from_ctx(ctx: &Ctx<'_>, name: Option<&str>) -> ApiResult<Self> {
+        let labels = match ctx.query.get("labelSelector") {
+            Some(s) => Some(
+                LabelSelector::parse(s)
+                    .map_err(|e| ApiError::bad_request(format!("unable to parse requirement: {e}")))?,
+            ),
+            None => None,
+        };
+        let field_text = match (ctx.query.get("fieldSelector"), name) {
+            (Some(s), Some(n)) => Some(format!("{s},metadata.name={n}")),
+            (Some(s), None) => Some(s.to_string()),
+            (None, Some(n)) => Some(format!("metadata.name={n}")),
+            (None, None) => None,
+        };
+        let fields = match field_text {
+            Some(s) => {
+                let sel = FieldSelector::parse(&s)
+                    .map_err(|e| ApiError::bad_request(format!("invalid field selector: {e}")))?;
+                let known = ctx.info.strategy.field_names();
+                for f in sel.fields() {
+                    if f != "metadata.name" && f != "metadata.namespace" && !known.contains(&f) {
+                        return Err(ApiError::bad_request(format!(
+                            "field label not supported: {f}"
+                        )));
+                    }
+                }
+                Some(sel)
+            }
+            None => None,
+        };
+        Ok(Self {
+            info: ctx.info,
+            labels,
+            fields,
+        })
+    }
+
+    pub fn is_everything(&self) -> bool {
+        self.labels.as_ref().is_none_or(|l| l.is_empty()) && self.fields.is_none()
+    }
+
+    pub fn matches(&self, obj: &Value) -> bool {
+        if let Some(l) = &self.labels {
+            if !l.matches(&meta::labels(obj)) {
+                return false;
+            }
+        }
+        if let Some(f) = &self.fields {
+            let attrs = self.info.strategy.field_attrs(obj);
+            let get = |field: &str| -> Option<String> {
+                match field {
+                    "metadata.name" => Some(meta::name(obj).unwrap_or("").to_string()),
+                    "metadata.namespace" => Some(meta::namespace(obj).unwrap_or("").to_string()),
+                    other => attrs.iter().find(|(k, _)| *k == other).map(|(_, v)| v.clone()),
+                }
+            };
+            if !f.matches(get) {
+                return false;
+            }
+        }
+        true
+    }
+}

@@ -1,0 +1,188 @@
+//! The one generic resource handler: every kind in the registry is served by
+//! this code; kinds differ only by their [`crate::strategy::Strategy`].
+
+mod delete;
+mod filter;
+mod query;
+mod read;
+mod subresource;
+mod watch;
+mod write;
+
+use std::sync::Arc;
+
+use axum::body::{Body, Bytes};
+use axum::response::{IntoResponse, Response};
+use http::{HeaderMap, Method, StatusCode};
+use http_body_util::BodyExt;
+use serde_json::Value;
+
+use crate::allocator::ServiceAllocator;
+use crate::codec::{self, Output};
+use crate::error::{ApiError, ApiResult};
+use crate::openapi::OpenApi;
+use crate::path::{self, ResourcePath, Target};
+use crate::registry::{Registry, ResourceInfo};
+use crate::storage::Store;
+use crate::watch_cache::WatchCache;
+
+pub use query::{FieldValidation, Query};
+pub use write::{create_object, WriteOptions};
+
+/// Everything a request needs: the kinds, the store and its cache.
+pub struct Api {
+    pub registry: &'static Registry,
+    pub store: Arc<dyn Store>,
+    pub cache: Arc<WatchCache>,
+    /// The storage key prefix (`--etcd-prefix`).
+    pub prefix: String,
+    pub openapi: OpenApi,
+    pub services: ServiceAllocator,
+}
+
+/// One request to a resource, after routing.
+pub(crate) struct Ctx<'a> {
+    pub api: &'a Api,
+    pub info: &'static ResourceInfo,
+    pub namespace: Option<String>,
+    pub query: Query,
+    pub headers: HeaderMap,
+    pub output: Output,
+}
+
+impl Ctx<'_> {
+    pub fn ns(&self) -> Option<&str> {
+        self.namespace.as_deref()
+    }
+
+    pub fn key(&self, name: &str) -> String {
+        crate::meta::key(&self.api.prefix, self.info, self.ns(), name)
+    }
+
+    pub fn key_prefix(&self) -> String {
+        crate::meta::key_prefix(&self.api.prefix, self.info, self.ns())
+    }
+}
+
+/// Serve one HTTP request.
+pub async fn dispatch(api: Arc<Api>, req: http::Request<Body>) -> Response {
+    let (parts, body) = req.into_parts();
+    let body = match read_body(body).await {
+        Ok(b) => b,
+        Err(e) => return e.into_response(),
+    };
+    let query = Query::parse(parts.uri.query());
+    let path = parts.uri.path().to_string();
+    let started = std::time::Instant::now();
+    let resp = match route(&api, &parts.method, &path, query, parts.headers, body).await {
+        Ok(r) => r,
+        Err(e) => e.into_response(),
+    };
+    tracing::debug!(method = %parts.method, path, status = resp.status().as_u16(), elapsed_ms = started.elapsed().as_millis() as u64, "request");
+    resp
+}
+
+async fn read_body(body: Body) -> ApiResult<Bytes> {
+    let limited = http_body_util::Limited::new(body, codec::MAX_BODY);
+    match limited.collect().await {
+        Ok(c) => Ok(c.to_bytes()),
+        Err(e) if e.is::<http_body_util::LengthLimitError>() => Err(ApiError::too_large(codec::MAX_BODY)),
+        Err(e) => Err(ApiError::bad_request(format!("reading the request body: {e}"))),
+    }
+}
+
+async fn route(
+    api: &Api,
+    method: &Method,
+    path: &str,
+    query: Query,
+    headers: HeaderMap,
+    body: Bytes,
+) -> ApiResult<Response> {
+    if let Some(r) = crate::discovery::non_resource(api, method, path, &headers) {
+        return r;
+    }
+    match path::parse(path) {
+        Target::Resource(rp) => resource(api, method, rp, query, headers, body).await,
+        Target::Unknown => Err(ApiError::path_not_found()),
+        other => crate::discovery::serve(api, method, other, &headers),
+    }
+}
+
+async fn resource(
+    api: &Api,
+    method: &Method,
+    rp: ResourcePath,
+    query: Query,
+    headers: HeaderMap,
+    body: Bytes,
+) -> ApiResult<Response> {
+    let info = api
+        .registry
+        .find(&rp.group, &rp.version, &rp.resource)
+        .ok_or_else(ApiError::path_not_found)?;
+    if rp.namespace.is_some() && !info.namespaced {
+        return Err(ApiError::path_not_found());
+    }
+    if let Some(sub) = &rp.subresource {
+        if !info.subresources.contains(&sub.as_str()) {
+            return Err(ApiError::path_not_found());
+        }
+    }
+    let output = codec::negotiate(&headers)?;
+    let ctx = Ctx {
+        api,
+        info,
+        namespace: rp.namespace.clone(),
+        query,
+        headers,
+        output,
+    };
+    let watch = rp.watch_prefix || ctx.query.flag("watch");
+    match (method.clone(), rp.name.as_deref(), rp.subresource.as_deref()) {
+        (Method::GET, None, None) if watch => watch::watch(&ctx, None).await,
+        (Method::GET, Some(name), None) if watch => watch::watch(&ctx, Some(name)).await,
+        (Method::GET, None, None) => read::list(&ctx).await,
+        (Method::GET, Some(name), None) => read::get(&ctx, name).await,
+        (Method::POST, None, None) => {
+            if info.namespaced && ctx.namespace.is_none() {
+                return Err(ApiError::method_not_allowed());
+            }
+            write::create(&ctx, &body).await
+        }
+        (Method::PUT, Some(name), None) => write::update(&ctx, name, &body, write::Part::Main).await,
+        (Method::PATCH, Some(name), None) => write::patch(&ctx, name, &body, write::Part::Main).await,
+        (Method::DELETE, Some(name), None) => delete::delete(&ctx, name, &body).await,
+        (Method::DELETE, None, None) => delete::delete_collection(&ctx, &body).await,
+        (m, Some(name), Some(sub)) => subresource::serve(&ctx, m, name, sub, &body).await,
+        _ => Err(ApiError::method_not_allowed()),
+    }
+}
+
+/// A single object in the requested form (JSON, YAML, Table or metadata).
+pub(crate) fn object_response(ctx: &Ctx<'_>, code: StatusCode, obj: &Value) -> Response {
+    let body = match ctx.output {
+        Output::Table { v1beta1 } => crate::table::table(
+            ctx.info,
+            &[obj],
+            serde_json::json!({"resourceVersion": crate::meta::resource_version(obj).unwrap_or("")}),
+            crate::table::IncludeObject::parse(ctx.query.get("includeObject")),
+            v1beta1,
+            true,
+        ),
+        Output::Metadata { v1beta1 } => crate::table::partial_metadata(obj, v1beta1),
+        _ => obj.clone(),
+    };
+    codec::respond(code, ctx.output, &body)
+}
+
+/// Add `Warning` headers (e.g. unknown fields under fieldValidation=Warn).
+pub(crate) fn with_warnings(mut resp: Response, warnings: &[String]) -> Response {
+    for w in warnings {
+        let text = format!("299 - \"{}\"", w.replace('"', "\\\""));
+        if let Ok(v) = http::HeaderValue::from_str(&text) {
+            resp.headers_mut().append(http::header::WARNING, v);
+        }
+    }
+    resp
+}

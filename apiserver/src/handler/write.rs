@@ -1,0 +1,441 @@
+//! CREATE, UPDATE and PATCH, and the one read-modify-write loop
+//! ([`guaranteed_update`]) that every change to an existing object goes
+//! through: compare-and-swap on the revision, retried while the client gave
+//! no resourceVersion precondition.
+
+use axum::body::Bytes;
+use axum::response::Response;
+use http::{header, StatusCode};
+use serde_json::{json, Value};
+
+use crate::admission;
+use crate::codec;
+use crate::error::{ApiError, ApiResult};
+use crate::meta;
+use crate::patch::{self, PatchType};
+use crate::registry::ResourceInfo;
+use crate::storage::StoreError;
+
+use super::query::{FieldValidation, Query};
+use super::read::current;
+use super::{object_response, with_warnings, Api, Ctx};
+
+/// Options shared by every write.
+#[derive(Debug, Clone, Copy)]
+pub struct WriteOptions {
+    pub dry_run: bool,
+    pub field_validation: FieldValidation,
+}
+
+impl WriteOptions {
+    pub fn from_query(q: &Query) -> ApiResult<Self> {
+        Ok(Self {
+            dry_run: q.dry_run()?,
+            field_validation: q.field_validation()?,
+        })
+    }
+
+    /// What the server itself uses for objects it makes.
+    pub fn internal() -> Self {
+        Self {
+            dry_run: false,
+            field_validation: FieldValidation::Strict,
+        }
+    }
+}
+
+/// Which part of an object a write may change.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Part {
+    /// The main resource: everything but the status (for kinds with one).
+    Main,
+    /// The status subresource: only the status.
+    Status,
+    /// The server's own change (binding, scale, finalize, graceful delete):
+    /// the closure's result is taken as it is.
+    Raw,
+}
+
+/// The apiVersion and kind in a body must be the endpoint's, when given.
+fn check_type(info: &ResourceInfo, obj: &Value) -> ApiResult<()> {
+    if !obj.is_object() {
+        return Err(ApiError::bad_request(format!(
+            "the body of the request is not a {} object",
+            info.kind
+        )));
+    }
+    let want = info.api_version();
+    match obj.get("apiVersion").and_then(Value::as_str) {
+        Some(v) if v != want => {
+            return Err(ApiError::bad_request(format!(
+                "the API version in the data ({v}) does not match the expected API version ({want})"
+            )))
+        }
+        _ => {}
+    }
+    match obj.get("kind").and_then(Value::as_str) {
+        Some(k) if k != info.kind => Err(ApiError::bad_request(format!(
+            "the kind in the data ({k}) does not match the expected kind ({})",
+            info.kind
+        ))),
+        _ => Ok(()),
+    }
+}
+
+/// Decode through the kind's type: unknown fields are dropped and, per
+/// fieldValidation, rejected or turned into warnings.
+fn normalize(info: &ResourceInfo, obj: &Value, fv: FieldValidation) -> ApiResult<(Value, Vec<String>)> {
+    check_type(info, obj)?;
+    let (mut out, unknown) = info.strategy.normalize(obj).map_err(|e| {
+        ApiError::bad_request(format!(
+            "{} in version \"{}\" cannot be handled as a {}: {e}",
+            info.kind, info.version, info.kind
+        ))
+    })?;
+    out["apiVersion"] = json!(info.api_version());
+    out["kind"] = json!(info.kind);
+    let texts: Vec<String> = unknown.iter().map(|f| format!("unknown field \"{f}\"")).collect();
+    match fv {
+        FieldValidation::Strict if !texts.is_empty() => Err(ApiError::bad_request(format!(
+            "strict decoding error: {}",
+            texts.join(", ")
+        ))),
+        FieldValidation::Ignore => Ok((out, Vec::new())),
+        _ => Ok((out, texts)),
+    }
+}
+
+fn validate_or_invalid(info: &ResourceInfo, name: &str, errors: Vec<crate::strategy::FieldError>) -> ApiResult<()> {
+    if errors.is_empty() {
+        Ok(())
+    } else {
+        Err(ApiError::invalid(info, name, &errors))
+    }
+}
+
+fn stored_bytes(obj: &Value) -> ApiResult<Vec<u8>> {
+    // The resourceVersion is the key's revision, never stored in the value.
+    let mut o = obj.clone();
+    if let Some(m) = o.get_mut("metadata").and_then(Value::as_object_mut) {
+        m.remove("resourceVersion");
+    }
+    serde_json::to_vec(&o).map_err(|e| ApiError::internal(e.to_string()))
+}
+
+pub(crate) async fn create(ctx: &Ctx<'_>, body: &Bytes) -> ApiResult<Response> {
+    let obj = codec::decode_body(&ctx.headers, body)?;
+    let opts = WriteOptions::from_query(&ctx.query)?;
+    let (created, warnings) = create_object(ctx.api, ctx.info, ctx.ns(), obj, opts).await?;
+    Ok(with_warnings(
+        object_response(ctx, StatusCode::CREATED, &created),
+        &warnings,
+    ))
+}
+
+/// Create one object: decode, default, validate, admit, store. Used by the
+/// API and by the server's own bootstrap.
+pub async fn create_object(
+    api: &Api,
+    info: &'static ResourceInfo,
+    namespace: Option<&str>,
+    obj: Value,
+    opts: WriteOptions,
+) -> ApiResult<(Value, Vec<String>)> {
+    let (mut obj, warnings) = normalize(info, &obj, opts.field_validation)?;
+    {
+        let m = meta::meta_mut(&mut obj);
+        if info.namespaced {
+            let ns = namespace.ok_or_else(ApiError::method_not_allowed)?;
+            match m.get("namespace").and_then(Value::as_str) {
+                Some(o) if !o.is_empty() && o != ns => {
+                    return Err(ApiError::bad_request(
+                        "the namespace of the provided object does not match the namespace sent on the request",
+                    ))
+                }
+                _ => {
+                    m.insert("namespace".into(), json!(ns));
+                }
+            }
+        } else {
+            m.remove("namespace");
+        }
+        for f in ["resourceVersion", "deletionTimestamp", "deletionGracePeriodSeconds", "selfLink", "managedFields", "generation"] {
+            m.remove(f);
+        }
+        m.insert("uid".into(), json!(uuid::Uuid::new_v4().to_string()));
+        m.insert("creationTimestamp".into(), json!(meta::now()));
+        if info.tracks_generation() {
+            m.insert("generation".into(), json!(1));
+        }
+    }
+    if info.status_reset_on_create() {
+        if let Some(o) = obj.as_object_mut() {
+            o.remove("status");
+        }
+    }
+    info.strategy.default(&mut obj).map_err(ApiError::internal)?;
+    info.strategy.prepare_for_create(&mut obj).map_err(ApiError::internal)?;
+
+    let generate = meta::name(&obj).is_none();
+    let generate_name = meta::str_field(&obj, "generateName").map(String::from);
+    if generate {
+        match &generate_name {
+            Some(g) => {
+                meta::meta_mut(&mut obj).insert("name".into(), json!(format!("{g}{}", meta::random_suffix())));
+            }
+            None => {
+                return Err(ApiError::invalid(
+                    info,
+                    "",
+                    &[crate::strategy::FieldError::required(
+                        "metadata.name",
+                        "name or generateName is required",
+                    )],
+                ))
+            }
+        }
+    }
+    let name = meta::name(&obj).unwrap_or_default().to_string();
+    validate_or_invalid(info, &name, info.strategy.validate(&obj))?;
+    admission::before_create(api, info, &mut obj, opts.dry_run).await?;
+    if opts.dry_run {
+        admission::undo_create(api, info, &obj);
+        return Ok((obj, warnings));
+    }
+    // A generated name may collide: retry with new suffixes, as upstream.
+    let mut attempts = 0;
+    loop {
+        let name = meta::name(&obj).unwrap_or_default().to_string();
+        let key = meta::key(&api.prefix, info, namespace, &name);
+        match api.store.create(&key, stored_bytes(&obj)?).await {
+            Ok(rev) => {
+                meta::set_resource_version(&mut obj, rev);
+                admission::after_create(api, info, &obj).await;
+                return Ok((obj, warnings));
+            }
+            Err(StoreError::AlreadyExists(_)) if generate && attempts < 7 => {
+                attempts += 1;
+                let g = generate_name.clone().unwrap_or_default();
+                meta::meta_mut(&mut obj).insert("name".into(), json!(format!("{g}{}", meta::random_suffix())));
+            }
+            Err(e) => {
+                admission::undo_create(api, info, &obj);
+                return Err(ApiError::from_store(e, info, &name));
+            }
+        }
+    }
+}
+
+pub(crate) async fn update(ctx: &Ctx<'_>, name: &str, body: &Bytes, part: Part) -> ApiResult<Response> {
+    let obj = codec::decode_body(&ctx.headers, body)?;
+    let opts = WriteOptions::from_query(&ctx.query)?;
+    let (desired, warnings) = normalize(ctx.info, &obj, opts.field_validation)?;
+    if let Some(n) = meta::name(&desired) {
+        if n != name {
+            return Err(ApiError::bad_request(format!(
+                "the name of the object ({n}) does not match the name on the URL ({name})"
+            )));
+        }
+    }
+    let updated = guaranteed_update(ctx, name, opts, part, |_| Ok(desired.clone())).await?;
+    Ok(with_warnings(object_response(ctx, StatusCode::OK, &updated), &warnings))
+}
+
+pub(crate) async fn patch(ctx: &Ctx<'_>, name: &str, body: &Bytes, part: Part) -> ApiResult<Response> {
+    let opts = WriteOptions::from_query(&ctx.query)?;
+    let (doc, pt) = decode_patch(ctx, body)?;
+    let explicit_rv = doc
+        .get("metadata")
+        .and_then(|m| m.get("resourceVersion"))
+        .is_some_and(|v| !v.is_null());
+    let mut warnings = Vec::new();
+    let updated = guaranteed_update(ctx, name, opts, part, |cur| {
+        let patched = patch::apply_patch(ctx.info.kind, cur, pt, &doc)
+            .map_err(|e| ApiError::new(422, "Invalid", e.to_string()))?;
+        let (mut out, w) = normalize(ctx.info, &patched, opts.field_validation)?;
+        warnings = w;
+        if !explicit_rv {
+            meta::meta_mut(&mut out).remove("resourceVersion");
+        }
+        Ok(out)
+    })
+    .await?;
+    Ok(with_warnings(object_response(ctx, StatusCode::OK, &updated), &warnings))
+}
+
+/// The patch document and its type, from the Content-Type.
+pub(crate) fn decode_patch(ctx: &Ctx<'_>, body: &Bytes) -> ApiResult<(Value, PatchType)> {
+    let ct = ctx
+        .headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    let pt = PatchType::from_content_type(ct).ok_or_else(|| {
+        ApiError::new(
+            415,
+            "UnsupportedMediaType",
+            format!("the body of the request was in an unknown format - accepted media types include: application/json-patch+json, application/merge-patch+json, application/apply-patch+yaml, application/strategic-merge-patch+json (got {ct:?})"),
+        )
+    })?;
+    let doc = match pt {
+        PatchType::Apply => codec::decode_yaml(body)?,
+        _ => codec::decode_json(body)?,
+    };
+    Ok((doc, pt))
+}
+
+/// Read the current object, compute the desired one with `change`, check
+/// preconditions, apply the kind's update rules, and write it with
+/// compare-and-swap. A desired object that carries a resourceVersion is a
+/// precondition (409 when stale); without one, conflicts are retried.
+pub(crate) async fn guaranteed_update<F>(
+    ctx: &Ctx<'_>,
+    name: &str,
+    opts: WriteOptions,
+    part: Part,
+    mut change: F,
+) -> ApiResult<Value>
+where
+    F: FnMut(&Value) -> ApiResult<Value>,
+{
+    let info = ctx.info;
+    let key = ctx.key(name);
+    for _ in 0..32 {
+        let (cur, cur_rv) = current(ctx, name).await?;
+        let mut new = change(&cur)?;
+        let precondition = meta::resource_version(&new).map(String::from);
+        if let Some(rv) = &precondition {
+            if *rv != cur_rv.to_string() {
+                return Err(ApiError::stale(info, name));
+            }
+        }
+        if let Some(uid) = meta::uid(&new) {
+            if Some(uid) != meta::uid(&cur) {
+                return Err(ApiError::conflict(
+                    info,
+                    name,
+                    &format!(
+                        "Precondition failed: UID in precondition: {uid}, UID in object meta: {}",
+                        meta::uid(&cur).unwrap_or("")
+                    ),
+                ));
+            }
+        }
+        prepare_update(info, &mut new, &cur, part)?;
+        if part != Part::Raw {
+            validate_or_invalid(info, name, info.strategy.validate_update(&new, &cur))?;
+        }
+        admission::before_update(ctx.api, info, &mut new, &cur, opts.dry_run)?;
+        if meta::same_content(&new, &cur) {
+            return Ok(cur);
+        }
+        if opts.dry_run {
+            return Ok(new);
+        }
+        if should_delete_now(info, &new) {
+            match ctx.api.store.delete(&key, Some(cur_rv)).await {
+                Ok((rev, _)) => {
+                    meta::set_resource_version(&mut new, rev);
+                    admission::after_delete(ctx.api, info, &new);
+                    return Ok(new);
+                }
+                Err(StoreError::Conflict { .. }) if precondition.is_none() => continue,
+                Err(e) => return Err(ApiError::from_store(e, info, name)),
+            }
+        }
+        match ctx.api.store.update(&key, stored_bytes(&new)?, cur_rv).await {
+            Ok(rev) => {
+                meta::set_resource_version(&mut new, rev);
+                admission::after_update(ctx.api, info, &new, &cur);
+                return Ok(new);
+            }
+            Err(StoreError::Conflict { .. }) if precondition.is_none() => continue,
+            Err(e) => return Err(ApiError::from_store(e, info, name)),
+        }
+    }
+    Err(ApiError::stale(info, name))
+}
+
+/// The generic update rules: identity and system fields come from the
+/// current object; status or spec is protected depending on `part`;
+/// defaults apply; generation counts spec changes.
+fn prepare_update(info: &ResourceInfo, new: &mut Value, cur: &Value, part: Part) -> ApiResult<()> {
+    match part {
+        Part::Raw => {}
+        Part::Status => {
+            let status = new.get("status").cloned();
+            *new = cur.clone();
+            match status {
+                Some(s) => new["status"] = s,
+                None => {
+                    if let Some(o) = new.as_object_mut() {
+                        o.remove("status");
+                    }
+                }
+            }
+        }
+        Part::Main => {
+            if let (Some(n), Some(c)) = (meta::namespace(new), meta::namespace(cur)) {
+                if n != c {
+                    return Err(ApiError::bad_request(
+                        "the namespace of the provided object does not match the namespace sent on the request",
+                    ));
+                }
+            }
+            let cur_meta = cur.get("metadata").cloned().unwrap_or_else(|| json!({}));
+            let m = meta::meta_mut(new);
+            for f in ["name", "namespace", "uid", "creationTimestamp", "deletionTimestamp", "deletionGracePeriodSeconds", "generation", "selfLink"] {
+                match cur_meta.get(f) {
+                    Some(v) => m.insert(f.into(), v.clone()),
+                    None => m.remove(f),
+                };
+            }
+            if info.has_status {
+                match cur.get("status") {
+                    Some(s) => new["status"] = s.clone(),
+                    None => {
+                        if let Some(o) = new.as_object_mut() {
+                            o.remove("status");
+                        }
+                    }
+                }
+            }
+            info.strategy.default(new).map_err(ApiError::internal)?;
+            if info.tracks_generation() && spec_of(new) != spec_of(cur) {
+                let g = cur_meta.get("generation").and_then(Value::as_i64).unwrap_or(0);
+                meta::meta_mut(new).insert("generation".into(), json!(g + 1));
+            }
+        }
+    }
+    meta::meta_mut(new).insert(
+        "resourceVersion".into(),
+        json!(meta::resource_version(cur).unwrap_or("")),
+    );
+    Ok(())
+}
+
+/// Everything but metadata and status.
+fn spec_of(obj: &Value) -> Value {
+    let mut o = obj.clone();
+    if let Some(m) = o.as_object_mut() {
+        m.remove("metadata");
+        m.remove("status");
+    }
+    o
+}
+
+/// An object being deleted whose last finalizer is gone (and, for
+/// namespaces, whose spec.finalizers are done) leaves the store.
+fn should_delete_now(info: &ResourceInfo, obj: &Value) -> bool {
+    if meta::deletion_timestamp(obj).is_none() || !meta::finalizers(obj).is_empty() {
+        return false;
+    }
+    let grace = obj["metadata"]["deletionGracePeriodSeconds"].as_i64().unwrap_or(0);
+    if grace > 0 {
+        return false;
+    }
+    if info.plural == "namespaces" {
+        return obj["spec"]["finalizers"].as_array().is_none_or(|f| f.is_empty());
+    }
+    true
+}

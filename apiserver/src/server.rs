@@ -1,0 +1,63 @@
+//! Start-up and the listener. The listener is one seam ([`serve`]) so that
+//! TLS can wrap it later without touching the API code.
+
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::sync::Arc;
+
+use anyhow::Context;
+use axum::Router;
+use tokio::net::TcpListener;
+
+use crate::allocator::ServiceAllocator;
+use crate::config::Config;
+use crate::handler::{dispatch, Api};
+use crate::openapi::OpenApi;
+use crate::registry::Registry;
+use crate::storage::{etcd::EtcdStore, Store};
+use crate::watch_cache::WatchCache;
+
+/// Connect the store and build the API (no listener yet).
+pub async fn build(config: &Config, store: Arc<dyn Store>) -> anyhow::Result<Arc<Api>> {
+    let registry: &'static Registry = Box::leak(Box::new(Registry::new()));
+    let prefix = config.etcd_prefix.trim_end_matches('/').to_string();
+    let cache = WatchCache::start(store.clone(), format!("{prefix}/"), config.watch_cache_size)
+        .await
+        .context("loading the watch cache")?;
+    let services = ServiceAllocator::new(&config.service_cluster_ip_range, &config.service_node_port_range)
+        .context("service ranges")?;
+    let api = Arc::new(Api {
+        registry,
+        store,
+        cache,
+        prefix,
+        openapi: OpenApi::new(registry),
+        services,
+    });
+    crate::admission::rebuild_allocations(&api).await.context("reading Services")?;
+    Ok(api)
+}
+
+/// Serve the API on `listener` until the process ends.
+pub async fn serve(api: Arc<Api>, listener: TcpListener) -> anyhow::Result<()> {
+    let app = Router::new().fallback(move |req| dispatch(api.clone(), req));
+    axum::serve(listener, app).await.context("serving")
+}
+
+pub async fn run(config: Config) -> anyhow::Result<()> {
+    let store: Arc<dyn Store> = Arc::new(
+        EtcdStore::connect(&config.etcd_servers)
+            .await
+            .with_context(|| format!("connecting to etcd at {:?}", config.etcd_servers))?,
+    );
+    let api = build(&config, store).await?;
+    let advertise = if config.bind_address.is_unspecified() {
+        IpAddr::V4(Ipv4Addr::LOCALHOST)
+    } else {
+        config.bind_address
+    };
+    crate::bootstrap::run(&api, advertise, config.port).await.context("bootstrap objects")?;
+    let addr = SocketAddr::new(config.bind_address, config.port);
+    let listener = TcpListener::bind(addr).await.with_context(|| format!("binding {addr}"))?;
+    tracing::info!(%addr, "serving the Kubernetes API over plain HTTP (no authentication)");
+    serve(api, listener).await
+}

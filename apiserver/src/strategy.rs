@@ -1,0 +1,368 @@
+//! What a kind may customise (upstream's "strategy" vocabulary): defaults,
+//! validation, creation/update preparation, the fields a fieldSelector can use
+//! and the table columns. Everything else (CAS, resourceVersion, uid,
+//! timestamps, generateName, dryRun, finalizers, graceful deletion, watch) is
+//! written once in the generic handler.
+//!
+//! Kinds implement the typed [`KindStrategy`]; the handler sees them through the
+//! object-safe [`Strategy`], which works on JSON values and is implemented for
+//! every `KindStrategy` by [`Typed`].
+
+use serde::{de::DeserializeOwned, Serialize};
+use serde_json::Value;
+
+/// Upstream's field.ErrorType, with the `reason` it has in a Status cause.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FieldErrorType {
+    Required,
+    Invalid,
+    Duplicate,
+    NotSupported,
+    Forbidden,
+    TooLong,
+}
+
+impl FieldErrorType {
+    /// The `reason` of a `metav1.StatusCause`.
+    pub fn reason(self) -> &'static str {
+        match self {
+            Self::Required => "FieldValueRequired",
+            Self::Invalid => "FieldValueInvalid",
+            Self::Duplicate => "FieldValueDuplicate",
+            Self::NotSupported => "FieldValueNotSupported",
+            Self::Forbidden => "FieldValueForbidden",
+            Self::TooLong => "FieldValueTooLong",
+        }
+    }
+
+    fn text(self) -> &'static str {
+        match self {
+            Self::Required => "Required value",
+            Self::Invalid => "Invalid value",
+            Self::Duplicate => "Duplicate value",
+            Self::NotSupported => "Unsupported value",
+            Self::Forbidden => "Forbidden",
+            Self::TooLong => "Too long",
+        }
+    }
+}
+
+/// One validation failure, as upstream's field.Error.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FieldError {
+    pub kind: FieldErrorType,
+    /// JSON path in upstream's spelling, e.g. `spec.containers[0].name`.
+    pub field: String,
+    /// The offending value, rendered as upstream does (`"abc"`, `-1`), if any.
+    pub value: Option<String>,
+    pub detail: String,
+}
+
+impl FieldError {
+    pub fn required(field: impl Into<String>, detail: impl Into<String>) -> Self {
+        Self {
+            kind: FieldErrorType::Required,
+            field: field.into(),
+            value: None,
+            detail: detail.into(),
+        }
+    }
+
+    pub fn invalid(field: impl Into<String>, value: impl Serialize, detail: impl Into<String>) -> Self {
+        Self {
+            kind: FieldErrorType::Invalid,
+            field: field.into(),
+            value: Some(serde_json::to_string(&value).unwrap_or_default()),
+            detail: detail.into(),
+        }
+    }
+
+    pub fn duplicate(field: impl Into<String>, value: impl Serialize) -> Self {
+        Self {
+            kind: FieldErrorType::Duplicate,
+            field: field.into(),
+            value: Some(serde_json::to_string(&value).unwrap_or_default()),
+            detail: String::new(),
+        }
+    }
+
+    pub fn not_supported(field: impl Into<String>, value: impl Serialize, supported: &[&str]) -> Self {
+        let quoted: Vec<String> = supported.iter().map(|s| format!("\"{s}\"")).collect();
+        Self {
+            kind: FieldErrorType::NotSupported,
+            field: field.into(),
+            value: Some(serde_json::to_string(&value).unwrap_or_default()),
+            detail: format!("supported values: {}", quoted.join(", ")),
+        }
+    }
+
+    pub fn forbidden(field: impl Into<String>, detail: impl Into<String>) -> Self {
+        Self {
+            kind: FieldErrorType::Forbidden,
+            field: field.into(),
+            value: None,
+            detail: detail.into(),
+        }
+    }
+
+    /// The error's text without the field, as in a Status cause's `message`.
+    pub fn message(&self) -> String {
+        let mut s = self.kind.text().to_string();
+        if let Some(v) = &self.value {
+            s.push_str(": ");
+            s.push_str(v);
+        }
+        if !self.detail.is_empty() {
+            s.push_str(": ");
+            s.push_str(&self.detail);
+        }
+        s
+    }
+}
+
+impl std::fmt::Display for FieldError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}: {}", self.field, self.message())
+    }
+}
+
+/// A column of a `meta.k8s.io/v1` Table.
+#[derive(Clone, Debug)]
+pub struct Column {
+    pub name: &'static str,
+    /// OpenAPI type: string, integer, number, boolean, date.
+    pub type_: &'static str,
+    /// "name" for the name column, else usually empty.
+    pub format: &'static str,
+    pub description: &'static str,
+    /// 0 = always shown, 1 = only with `-o wide`.
+    pub priority: i32,
+}
+
+impl Column {
+    pub const fn new(name: &'static str, type_: &'static str, priority: i32) -> Self {
+        Self {
+            name,
+            type_,
+            format: "",
+            description: "",
+            priority,
+        }
+    }
+    pub const fn name() -> Self {
+        Self {
+            name: "Name",
+            type_: "string",
+            format: "name",
+            description: "Name must be unique within a namespace.",
+            priority: 0,
+        }
+    }
+    pub const fn age() -> Self {
+        Self {
+            name: "Age",
+            type_: "string",
+            format: "",
+            description: "CreationTimestamp is a timestamp representing the server time when this object was created.",
+            priority: 0,
+        }
+    }
+}
+
+/// The typed per-kind strategy. Every method has a no-op default.
+pub trait KindStrategy: Send + Sync + 'static {
+    type Object: Serialize
+        + DeserializeOwned
+        + k8s_openapi::Resource
+        + k8s_openapi::Metadata<Ty = k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta>
+        + Default
+        + Clone
+        + Send
+        + Sync;
+
+    /// Upstream's SetDefaults_* for this kind. Runs on create and update,
+    /// before validation.
+    fn default(&self, _obj: &mut Self::Object) {}
+
+    /// Runs on create after defaulting (e.g. set an initial status).
+    fn prepare_for_create(&self, _obj: &mut Self::Object) {}
+
+    /// Validation on create.
+    fn validate(&self, _obj: &Self::Object) -> Vec<FieldError> {
+        Vec::new()
+    }
+
+    /// Validation on update (defaults to create validation plus nothing else).
+    fn validate_update(&self, new: &Self::Object, _old: &Self::Object) -> Vec<FieldError> {
+        self.validate(new)
+    }
+
+    /// Kind-specific selectable fields beyond metadata.name/metadata.namespace,
+    /// e.g. `("spec.nodeName", "node-1")` for pods.
+    fn field_attrs(&self, _obj: &Self::Object) -> Vec<(&'static str, String)> {
+        Vec::new()
+    }
+
+    /// Table columns. The default is Name and Age, as upstream's default
+    /// table convertor.
+    fn columns(&self) -> Vec<Column> {
+        vec![Column::name(), Column::age()]
+    }
+
+    /// One table row's cells, matching `columns()`. `age` is the already
+    /// formatted age (e.g. "5m") of the object.
+    fn cells(&self, obj: &Self::Object, age: &str) -> Vec<Value> {
+        vec![Value::from(name_of(obj)), Value::from(age)]
+    }
+}
+
+/// The object's metadata.name.
+pub fn name_of<K: k8s_openapi::Metadata<Ty = k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta>>(
+    obj: &K,
+) -> String {
+    obj.metadata().name.clone().unwrap_or_default()
+}
+
+/// Object-safe strategy over JSON values, used by the generic handler.
+pub trait Strategy: Send + Sync + 'static {
+    /// Decode into the kind's type and back: fills nothing in, but drops fields
+    /// the type does not know. Returns the normalised object and the JSON paths
+    /// of the dropped (unknown) fields, or a decode error message.
+    fn normalize(&self, obj: &Value) -> Result<(Value, Vec<String>), String>;
+    fn default(&self, obj: &mut Value) -> Result<(), String>;
+    fn prepare_for_create(&self, obj: &mut Value) -> Result<(), String>;
+    fn validate(&self, obj: &Value) -> Vec<FieldError>;
+    fn validate_update(&self, new: &Value, old: &Value) -> Vec<FieldError>;
+    fn field_attrs(&self, obj: &Value) -> Vec<(&'static str, String)>;
+    /// The kind-specific field names a fieldSelector may use.
+    fn field_names(&self) -> Vec<&'static str>;
+    fn columns(&self) -> Vec<Column>;
+    fn cells(&self, obj: &Value, age: &str) -> Vec<Value>;
+}
+
+/// Adapts a [`KindStrategy`] to [`Strategy`].
+pub struct Typed<S>(pub S);
+
+fn decode<T: DeserializeOwned>(obj: &Value) -> Result<T, String> {
+    serde_json::from_value(obj.clone()).map_err(|e| e.to_string())
+}
+
+fn encode<T: Serialize>(obj: &T) -> Result<Value, String> {
+    serde_json::to_value(obj).map_err(|e| e.to_string())
+}
+
+impl<S: KindStrategy> Typed<S> {
+    fn edit(&self, obj: &mut Value, f: impl FnOnce(&mut S::Object)) -> Result<(), String> {
+        let mut typed: S::Object = decode(obj)?;
+        f(&mut typed);
+        *obj = encode(&typed)?;
+        Ok(())
+    }
+}
+
+impl<S: KindStrategy> Strategy for Typed<S> {
+    fn normalize(&self, obj: &Value) -> Result<(Value, Vec<String>), String> {
+        let typed: S::Object = decode(obj)?;
+        let out = encode(&typed)?;
+        let mut unknown = Vec::new();
+        dropped_fields(obj, &out, "", &mut unknown);
+        Ok((out, unknown))
+    }
+
+    fn default(&self, obj: &mut Value) -> Result<(), String> {
+        self.edit(obj, |o| self.0.default(o))
+    }
+
+    fn prepare_for_create(&self, obj: &mut Value) -> Result<(), String> {
+        self.edit(obj, |o| self.0.prepare_for_create(o))
+    }
+
+    fn validate(&self, obj: &Value) -> Vec<FieldError> {
+        match decode::<S::Object>(obj) {
+            Ok(o) => self.0.validate(&o),
+            Err(e) => vec![FieldError::invalid("", Value::Null, e)],
+        }
+    }
+
+    fn validate_update(&self, new: &Value, old: &Value) -> Vec<FieldError> {
+        match (decode::<S::Object>(new), decode::<S::Object>(old)) {
+            (Ok(n), Ok(o)) => self.0.validate_update(&n, &o),
+            (Err(e), _) | (_, Err(e)) => vec![FieldError::invalid("", Value::Null, e)],
+        }
+    }
+
+    fn field_attrs(&self, obj: &Value) -> Vec<(&'static str, String)> {
+        decode::<S::Object>(obj)
+            .map(|o| self.0.field_attrs(&o))
+            .unwrap_or_default()
+    }
+
+    fn field_names(&self) -> Vec<&'static str> {
+        self.0
+            .field_attrs(&S::Object::default())
+            .into_iter()
+            .map(|(name, _)| name)
+            .collect()
+    }
+
+    fn columns(&self) -> Vec<Column> {
+        self.0.columns()
+    }
+
+    fn cells(&self, obj: &Value, age: &str) -> Vec<Value> {
+        match decode::<S::Object>(obj) {
+            Ok(o) => self.0.cells(&o, age),
+            Err(_) => Vec::new(),
+        }
+    }
+}
+
+/// Paths present in `input` but missing from `kept` (unknown fields).
+/// Null values in the input count as absent, as upstream's decoder treats them.
+fn dropped_fields(input: &Value, kept: &Value, path: &str, out: &mut Vec<String>) {
+    match (input, kept) {
+        (Value::Object(i), Value::Object(k)) => {
+            for (key, v) in i {
+                let p = if path.is_empty() {
+                    key.clone()
+                } else {
+                    format!("{path}.{key}")
+                };
+                match k.get(key) {
+                    Some(kv) => dropped_fields(v, kv, &p, out),
+                    None if v.is_null() => {}
+                    None => out.push(p),
+                }
+            }
+        }
+        (Value::Array(i), Value::Array(k)) => {
+            for (n, (iv, kv)) in i.iter().zip(k.iter()).enumerate() {
+                dropped_fields(iv, kv, &format!("{path}[{n}]"), out);
+            }
+        }
+        _ => {}
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn unknown_fields_are_reported_with_paths() {
+        let input = json!({"a": 1, "b": {"c": 2, "zz": 3}, "l": [{"x": 1, "y": 2}], "n": null});
+        let kept = json!({"a": 1, "b": {"c": 2}, "l": [{"x": 1}]});
+        let mut out = Vec::new();
+        dropped_fields(&input, &kept, "", &mut out);
+        assert_eq!(out, vec!["b.zz".to_string(), "l[0].y".to_string()]);
+    }
+
+    #[test]
+    fn field_error_messages_match_upstream() {
+        let e = FieldError::invalid("metadata.name", "A_b", "a lowercase RFC 1123 subdomain");
+        assert_eq!(e.to_string(), "metadata.name: Invalid value: \"A_b\": a lowercase RFC 1123 subdomain");
+        let r = FieldError::required("spec.containers", "");
+        assert_eq!(r.to_string(), "spec.containers: Required value");
+    }
+}

@@ -1,0 +1,6 @@
+//! `kube-controller-manager`: not implemented yet; see the project's open issues.
+
+fn main() {
+    eprintln!("kube-controller-manager: not implemented yet");
+    std::process::exit(1);
+}

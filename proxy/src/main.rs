@@ -1,0 +1,6 @@
+//! `kube-proxy`: not implemented yet; see the project's open issues.
+
+fn main() {
+    eprintln!("kube-proxy: not implemented yet");
+    std::process::exit(1);
+}
