@@ -36,6 +36,12 @@ pub async fn run(api: &Api, advertise: IpAddr, port: u16) -> ApiResult<()> {
         }),
     )
     .await?;
+    if advertise.is_loopback() || advertise.is_unspecified() {
+        // Endpoints may not hold loopback addresses (as upstream validates);
+        // pods reach the apiserver once it advertises a routable address.
+        tracing::info!(%advertise, "no kubernetes Endpoints: set --advertise-address to a routable address");
+        return Ok(());
+    }
     ensure(
         api,
         "endpoints",

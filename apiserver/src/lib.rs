@@ -15,6 +15,7 @@ pub mod discovery;
 pub mod error;
 pub mod handler;
 pub mod meta;
+pub mod metrics;
 pub mod openapi;
 pub mod patch;
 pub mod path;

@@ -1,7 +1,7 @@
 //! Start-up and the listener. The listener is one seam ([`serve`]) so that
 //! TLS can wrap it later without touching the API code.
 
-use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::net::SocketAddr;
 use std::sync::Arc;
 
 use anyhow::Context;
@@ -32,6 +32,7 @@ pub async fn build(config: &Config, store: Arc<dyn Store>) -> anyhow::Result<Arc
         prefix,
         openapi: OpenApi::new(registry),
         services,
+        metrics: Default::default(),
     });
     crate::admission::rebuild_allocations(&api).await.context("reading Services")?;
     Ok(api)
@@ -50,14 +51,36 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
             .with_context(|| format!("connecting to etcd at {:?}", config.etcd_servers))?,
     );
     let api = build(&config, store).await?;
-    let advertise = if config.bind_address.is_unspecified() {
-        IpAddr::V4(Ipv4Addr::LOCALHOST)
-    } else {
-        config.bind_address
-    };
-    crate::bootstrap::run(&api, advertise, config.port).await.context("bootstrap objects")?;
+    let advertise = config.advertise_address.unwrap_or(config.bind_address);
+    crate::bootstrap::run(&api, advertise, config.port)
+        .await
+        .map_err(|e| anyhow::anyhow!("creating the bootstrap objects: {} ({})", e.message, e.code))?;
+    if let Some(every) = config.compaction_interval()? {
+        tokio::spawn(compact_periodically(api.store.clone(), every));
+    }
     let addr = SocketAddr::new(config.bind_address, config.port);
     let listener = TcpListener::bind(addr).await.with_context(|| format!("binding {addr}"))?;
     tracing::info!(%addr, "serving the Kubernetes API over plain HTTP (no authentication)");
     serve(api, listener).await
+}
+
+/// Compact the store every `every`, to the revision seen one period before
+/// (upstream's --etcd-compaction-interval), so history stays bounded while
+/// recent resourceVersions stay usable.
+async fn compact_periodically(store: Arc<dyn Store>, every: std::time::Duration) {
+    let mut previous = 0;
+    let mut ticker = tokio::time::interval(every);
+    ticker.tick().await;
+    loop {
+        ticker.tick().await;
+        if previous > 0 {
+            if let Err(e) = store.compact(previous).await {
+                tracing::warn!(error = %e, revision = previous, "compaction failed");
+            }
+        }
+        match store.current_revision().await {
+            Ok(r) => previous = r,
+            Err(e) => tracing::warn!(error = %e, "reading the store revision"),
+        }
+    }
 }

@@ -21,7 +21,7 @@ impl Filter {
         let labels = match ctx.query.get("labelSelector") {
             Some(s) => Some(
                 LabelSelector::parse(s)
-                    .map_err(|e| ApiError::bad_request(format!("unable to parse requirement: {e}")))?,
+                    .map_err(|e| ApiError::bad_request(e.to_string()))?,
             ),
             None => None,
         };
@@ -34,7 +34,7 @@ impl Filter {
         let fields = match field_text {
             Some(s) => {
                 let sel = FieldSelector::parse(&s)
-                    .map_err(|e| ApiError::bad_request(format!("invalid field selector: {e}")))?;
+                    .map_err(|e| ApiError::bad_request(e.to_string()))?;
                 let known = ctx.info.strategy.field_names();
                 for f in sel.fields() {
                     if f != "metadata.name" && f != "metadata.namespace" && !known.contains(&f) {

@@ -38,6 +38,7 @@ pub struct Api {
     pub prefix: String,
     pub openapi: OpenApi,
     pub services: ServiceAllocator,
+    pub metrics: crate::metrics::Metrics,
 }
 
 /// One request to a resource, after routing.
@@ -74,11 +75,21 @@ pub async fn dispatch(api: Arc<Api>, req: http::Request<Body>) -> Response {
     let query = Query::parse(parts.uri.query());
     let path = parts.uri.path().to_string();
     let started = std::time::Instant::now();
+    if parts.method == Method::GET && path == "/metrics" {
+        let text = api.metrics.render(api.cache.revision());
+        return (StatusCode::OK, [(http::header::CONTENT_TYPE, "text/plain; version=0.0.4")], text).into_response();
+    }
+    let resource = match path::parse(&path) {
+        Target::Resource(rp) => rp.resource,
+        _ => String::new(),
+    };
     let resp = match route(&api, &parts.method, &path, query, parts.headers, body).await {
         Ok(r) => r,
         Err(e) => e.into_response(),
     };
-    tracing::debug!(method = %parts.method, path, status = resp.status().as_u16(), elapsed_ms = started.elapsed().as_millis() as u64, "request");
+    let code = resp.status().as_u16();
+    api.metrics.observe(parts.method.as_str(), &resource, code, started.elapsed());
+    tracing::debug!(method = %parts.method, path, code, elapsed_ms = started.elapsed().as_millis() as u64, "request");
     resp
 }
 

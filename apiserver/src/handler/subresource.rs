@@ -147,7 +147,7 @@ async fn scale_update(ctx: &Ctx<'_>, name: &str, body: &Bytes, is_patch: bool) -
     let rc = guaranteed_update(ctx, name, opts, Part::Raw, |cur| {
         let scale = match (&patch_doc, &put_doc) {
             (Some((doc, pt)), _) => patch::apply_patch("Scale", &scale_of(cur), *pt, doc)
-                .map_err(|e| ApiError::new(422, "Invalid", e.to_string()))?,
+                .map_err(|e| ApiError::with_code(e.status_code(), e.to_string()))?,
             (_, Some(doc)) => doc.clone(),
             _ => unreachable!("either a patch or a body"),
         };

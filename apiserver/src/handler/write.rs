@@ -168,14 +168,6 @@ pub async fn create_object(
             m.insert("generation".into(), json!(1));
         }
     }
-    if info.status_reset_on_create() {
-        if let Some(o) = obj.as_object_mut() {
-            o.remove("status");
-        }
-    }
-    info.strategy.default(&mut obj).map_err(ApiError::internal)?;
-    info.strategy.prepare_for_create(&mut obj).map_err(ApiError::internal)?;
-
     let generate = meta::name(&obj).is_none();
     let generate_name = meta::str_field(&obj, "generateName").map(String::from);
     if generate {
@@ -195,6 +187,14 @@ pub async fn create_object(
             }
         }
     }
+    if info.status_reset_on_create() {
+        if let Some(o) = obj.as_object_mut() {
+            o.remove("status");
+        }
+    }
+    info.strategy.default(&mut obj).map_err(ApiError::internal)?;
+    info.strategy.prepare_for_create(&mut obj).map_err(ApiError::internal)?;
+
     let name = meta::name(&obj).unwrap_or_default().to_string();
     validate_or_invalid(info, &name, info.strategy.validate(&obj))?;
     admission::before_create(api, info, &mut obj, opts.dry_run).await?;
@@ -251,7 +251,7 @@ pub(crate) async fn patch(ctx: &Ctx<'_>, name: &str, body: &Bytes, part: Part) -
     let mut warnings = Vec::new();
     let updated = guaranteed_update(ctx, name, opts, part, |cur| {
         let patched = patch::apply_patch(ctx.info.kind, cur, pt, &doc)
-            .map_err(|e| ApiError::new(422, "Invalid", e.to_string()))?;
+            .map_err(|e| ApiError::with_code(e.status_code(), e.to_string()))?;
         let (mut out, w) = normalize(ctx.info, &patched, opts.field_validation)?;
         warnings = w;
         if !explicit_rv {
@@ -399,6 +399,10 @@ fn prepare_update(info: &ResourceInfo, new: &mut Value, cur: &Value, part: Part)
                         }
                     }
                 }
+            }
+            if info.plural == "namespaces" {
+                // Only namespaces/NAME/finalize changes spec.finalizers.
+                new["spec"]["finalizers"] = cur["spec"]["finalizers"].clone();
             }
             info.strategy.default(new).map_err(ApiError::internal)?;
             if info.tracks_generation() && spec_of(new) != spec_of(cur) {

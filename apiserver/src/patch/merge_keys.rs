@@ -20,54 +20,81 @@ pub struct PatchMeta {
     pub merge_key: Option<&'static str>,
 }
 
-const MERGE: (bool, bool) = (true, false);
-const MERGE_RETAIN_KEYS: (bool, bool) = (true, true);
+/// One tagged field of a Go type.
+struct Tag {
+    go_type: &'static str,
+    field: &'static str,
+    retain_keys: bool,
+    merge_key: Option<&'static str>,
+}
 
-/// Upstream's tags: (Go type, JSON field, (merge, retainKeys), merge key).
+/// `patchStrategy:"merge"` with `patchMergeKey` (or none for a list of scalars).
+const fn merge(go_type: &'static str, field: &'static str, merge_key: Option<&'static str>) -> Tag {
+    Tag {
+        go_type,
+        field,
+        retain_keys: false,
+        merge_key,
+    }
+}
+
+/// `patchStrategy:"merge,retainKeys"`.
+const fn merge_retain_keys(
+    go_type: &'static str,
+    field: &'static str,
+    merge_key: Option<&'static str>,
+) -> Tag {
+    Tag {
+        retain_keys: true,
+        ..merge(go_type, field, merge_key)
+    }
+}
+
+/// Upstream's tags (in core/v1 and meta/v1 every tagged field is `patchStrategy:"merge"`).
 /// Fields absent here are atomic: a patch replaces lists and merges objects key by key.
 /// Notably atomic upstream: tolerations, node taints, endpoints subsets, service
 /// externalIPs, namespace finalizers.
-const TAGGED_FIELDS: &[(&str, &str, (bool, bool), Option<&str>)] = &[
+const TAGGED_FIELDS: &[Tag] = &[
     // meta/v1
-    ("ObjectMeta", "ownerReferences", MERGE, Some("uid")),
-    ("ObjectMeta", "finalizers", MERGE, None),
+    merge("ObjectMeta", "ownerReferences", Some("uid")),
+    merge("ObjectMeta", "finalizers", None),
     // core/v1 PodSpec
-    ("PodSpec", "volumes", MERGE_RETAIN_KEYS, Some("name")),
-    ("PodSpec", "initContainers", MERGE, Some("name")),
-    ("PodSpec", "containers", MERGE, Some("name")),
-    ("PodSpec", "ephemeralContainers", MERGE, Some("name")),
-    ("PodSpec", "imagePullSecrets", MERGE, Some("name")),
-    ("PodSpec", "hostAliases", MERGE, Some("ip")),
-    ("PodSpec", "topologySpreadConstraints", MERGE, Some("topologyKey")),
-    ("PodSpec", "schedulingGates", MERGE, Some("name")),
-    ("PodSpec", "resourceClaims", MERGE_RETAIN_KEYS, Some("name")),
-    ("Container", "ports", MERGE, Some("containerPort")),
-    ("Container", "env", MERGE, Some("name")),
-    ("Container", "volumeMounts", MERGE, Some("mountPath")),
-    ("Container", "volumeDevices", MERGE, Some("devicePath")),
+    merge_retain_keys("PodSpec", "volumes", Some("name")),
+    merge("PodSpec", "initContainers", Some("name")),
+    merge("PodSpec", "containers", Some("name")),
+    merge("PodSpec", "ephemeralContainers", Some("name")),
+    merge("PodSpec", "imagePullSecrets", Some("name")),
+    merge("PodSpec", "hostAliases", Some("ip")),
+    merge("PodSpec", "topologySpreadConstraints", Some("topologyKey")),
+    merge("PodSpec", "schedulingGates", Some("name")),
+    merge_retain_keys("PodSpec", "resourceClaims", Some("name")),
+    merge("Container", "ports", Some("containerPort")),
+    merge("Container", "env", Some("name")),
+    merge("Container", "volumeMounts", Some("mountPath")),
+    merge("Container", "volumeDevices", Some("devicePath")),
     // EphemeralContainerCommon, inlined into EphemeralContainer
-    ("EphemeralContainer", "ports", MERGE, Some("containerPort")),
-    ("EphemeralContainer", "env", MERGE, Some("name")),
-    ("EphemeralContainer", "volumeMounts", MERGE, Some("mountPath")),
-    ("EphemeralContainer", "volumeDevices", MERGE, Some("devicePath")),
+    merge("EphemeralContainer", "ports", Some("containerPort")),
+    merge("EphemeralContainer", "env", Some("name")),
+    merge("EphemeralContainer", "volumeMounts", Some("mountPath")),
+    merge("EphemeralContainer", "volumeDevices", Some("devicePath")),
     // core/v1 PodStatus
-    ("PodStatus", "conditions", MERGE, Some("type")),
-    ("PodStatus", "hostIPs", MERGE, Some("ip")),
-    ("PodStatus", "podIPs", MERGE, Some("ip")),
-    ("PodStatus", "resourceClaimStatuses", MERGE_RETAIN_KEYS, Some("name")),
-    ("ContainerStatus", "volumeMounts", MERGE, Some("mountPath")),
-    ("ContainerStatus", "allocatedResourcesStatus", MERGE, Some("name")),
+    merge("PodStatus", "conditions", Some("type")),
+    merge("PodStatus", "hostIPs", Some("ip")),
+    merge("PodStatus", "podIPs", Some("ip")),
+    merge_retain_keys("PodStatus", "resourceClaimStatuses", Some("name")),
+    merge("ContainerStatus", "volumeMounts", Some("mountPath")),
+    merge("ContainerStatus", "allocatedResourcesStatus", Some("name")),
     // other core/v1 kinds
-    ("ReplicationControllerStatus", "conditions", MERGE, Some("type")),
-    ("ServiceSpec", "ports", MERGE, Some("port")),
-    ("ServiceStatus", "conditions", MERGE, Some("type")),
-    ("ServiceAccount", "secrets", MERGE, Some("name")),
-    ("NodeSpec", "podCIDRs", MERGE, None),
-    ("NodeStatus", "conditions", MERGE, Some("type")),
-    ("NodeStatus", "addresses", MERGE, Some("type")),
-    ("NamespaceStatus", "conditions", MERGE, Some("type")),
-    ("ComponentStatus", "conditions", MERGE, Some("type")),
-    ("PersistentVolumeClaimStatus", "conditions", MERGE, Some("type")),
+    merge("ReplicationControllerStatus", "conditions", Some("type")),
+    merge("ServiceSpec", "ports", Some("port")),
+    merge("ServiceStatus", "conditions", Some("type")),
+    merge("ServiceAccount", "secrets", Some("name")),
+    merge("NodeSpec", "podCIDRs", None),
+    merge("NodeStatus", "conditions", Some("type")),
+    merge("NodeStatus", "addresses", Some("type")),
+    merge("NamespaceStatus", "conditions", Some("type")),
+    merge("ComponentStatus", "conditions", Some("type")),
+    merge("PersistentVolumeClaimStatus", "conditions", Some("type")),
 ];
 
 /// Any kind's `metadata`.
@@ -97,14 +124,22 @@ const FIELD_TYPES: &[(&str, &str, &str)] = &[
     ("PodTemplateSpec", "metadata", "ObjectMeta"),
     ("PodTemplateSpec", "spec", "PodSpec"),
     ("ReplicationController", "spec", "ReplicationControllerSpec"),
-    ("ReplicationController", "status", "ReplicationControllerStatus"),
+    (
+        "ReplicationController",
+        "status",
+        "ReplicationControllerStatus",
+    ),
     ("ReplicationControllerSpec", "template", "PodTemplateSpec"),
     ("Service", "spec", "ServiceSpec"),
     ("Service", "status", "ServiceStatus"),
     ("Node", "spec", "NodeSpec"),
     ("Node", "status", "NodeStatus"),
     ("Namespace", "status", "NamespaceStatus"),
-    ("PersistentVolumeClaim", "status", "PersistentVolumeClaimStatus"),
+    (
+        "PersistentVolumeClaim",
+        "status",
+        "PersistentVolumeClaimStatus",
+    ),
 ];
 
 /// Kinds whose Go type appears in the tables above (core/v1 and coordination/v1).
@@ -160,12 +195,12 @@ impl Schema {
             .and_then(|ty| {
                 TAGGED_FIELDS
                     .iter()
-                    .find(|(t, f, _, _)| *t == ty && *f == field)
+                    .find(|tag| tag.go_type == ty && tag.field == field)
             })
-            .map(|&(_, _, (merge, retain_keys), merge_key)| PatchMeta {
-                merge,
-                retain_keys,
-                merge_key,
+            .map(|tag| PatchMeta {
+                merge: true,
+                retain_keys: tag.retain_keys,
+                merge_key: tag.merge_key,
             })
             .unwrap_or_default();
         let child = FIELD_TYPES
@@ -233,7 +268,10 @@ mod tests {
             Some("name")
         );
         assert_eq!(
-            merge_key("ReplicationController", "spec.template.metadata.ownerReferences"),
+            merge_key(
+                "ReplicationController",
+                "spec.template.metadata.ownerReferences"
+            ),
             Some("uid")
         );
     }

@@ -67,7 +67,9 @@ pub enum PatchError {
     #[error("the test operation (index {index}) failed: the value at {path:?} does not match")]
     TestFailed { index: usize, path: String },
     /// A JSON patch operation names a path the document lacks (422).
-    #[error("{op} operation (index {index}) does not apply: the document is missing path {path:?}")]
+    #[error(
+        "{op} operation (index {index}) does not apply: the document is missing path {path:?}"
+    )]
     PathNotFound {
         op: &'static str,
         index: usize,
@@ -262,7 +264,10 @@ mod tests {
         let pod = two_container_pod();
         let failed_test = json!([{"op": "test", "path": "/metadata/name", "value": "other"}]);
         let err = apply_patch("Pod", &pod, PatchType::Json, &failed_test).unwrap_err();
-        assert!(matches!(err, PatchError::TestFailed { index: 0, .. }), "{err}");
+        assert!(
+            matches!(err, PatchError::TestFailed { index: 0, .. }),
+            "{err}"
+        );
         assert_eq!(err.status_code(), 422);
 
         let missing = json!([
@@ -272,7 +277,10 @@ mod tests {
         let err = apply_patch("Pod", &pod, PatchType::Json, &missing).unwrap_err();
         match &err {
             PatchError::PathNotFound { op, index, path } => {
-                assert_eq!((*op, *index, path.as_str()), ("replace", 1, "/spec/nothing/here"));
+                assert_eq!(
+                    (*op, *index, path.as_str()),
+                    ("replace", 1, "/spec/nothing/here")
+                );
             }
             other => panic!("unexpected {other:?}"),
         }
@@ -292,7 +300,10 @@ mod tests {
             json!([{"path": "/a"}]),
         ] {
             let err = apply_patch("Pod", &pod, PatchType::Json, &invalid).unwrap_err();
-            assert!(matches!(err, PatchError::InvalidPatch(_)), "{invalid}: {err}");
+            assert!(
+                matches!(err, PatchError::InvalidPatch(_)),
+                "{invalid}: {err}"
+            );
             assert_eq!(err.status_code(), 400);
         }
     }
@@ -302,8 +313,13 @@ mod tests {
         let ops: Vec<Value> = (0..=MAX_JSON_PATCH_OPERATIONS)
             .map(|_| json!({"op": "test", "path": "/kind", "value": "Pod"}))
             .collect();
-        let err = apply_patch("Pod", &two_container_pod(), PatchType::Json, &Value::Array(ops))
-            .unwrap_err();
+        let err = apply_patch(
+            "Pod",
+            &two_container_pod(),
+            PatchType::Json,
+            &Value::Array(ops),
+        )
+        .unwrap_err();
         assert_eq!(err.status_code(), 413);
     }
 
@@ -312,7 +328,10 @@ mod tests {
         let pod = two_container_pod();
         let label = json!({"metadata": {"labels": {"env": "prod"}}});
         let out = apply_patch("Pod", &pod, PatchType::Merge, &label).unwrap();
-        assert_eq!(out["metadata"]["labels"], json!({"app": "web", "env": "prod"}));
+        assert_eq!(
+            out["metadata"]["labels"],
+            json!({"app": "web", "env": "prod"})
+        );
 
         // `kubectl label pod web app-` removes a label with a null.
         let unlabel = json!({"metadata": {"labels": {"app": null}}});
@@ -342,7 +361,10 @@ mod tests {
         let rc = json!({"kind": "ReplicationController", "spec": {"replicas": 2, "selector": {"app": "web"}}});
         let patch = json!({"spec": {"replicas": 5}});
         let out = apply_patch("ReplicationController", &rc, PatchType::Merge, &patch).unwrap();
-        assert_eq!(out["spec"], json!({"replicas": 5, "selector": {"app": "web"}}));
+        assert_eq!(
+            out["spec"],
+            json!({"replicas": 5, "selector": {"app": "web"}})
+        );
     }
 
     #[test]
@@ -363,7 +385,10 @@ mod tests {
         let pod = two_container_pod();
         let patch = json!({"spec": {"containers": [{"name": "sidecar", "$patch": "delete"}]}});
         let out = apply_patch("Pod", &pod, PatchType::StrategicMerge, &patch).unwrap();
-        assert_eq!(out["spec"]["containers"], json!([pod["spec"]["containers"][0]]));
+        assert_eq!(
+            out["spec"]["containers"],
+            json!([pod["spec"]["containers"][0]])
+        );
     }
 
     #[test]
@@ -381,11 +406,26 @@ mod tests {
             "ports": [{"containerPort": 443}],
             "env": [{"name": "B", "value": "3"}]
         }]}}}});
-        let out = apply_patch("ReplicationController", &rc, PatchType::StrategicMerge, &patch).unwrap();
+        let out = apply_patch(
+            "ReplicationController",
+            &rc,
+            PatchType::StrategicMerge,
+            &patch,
+        )
+        .unwrap();
         let nginx = &out["spec"]["template"]["spec"]["containers"][0];
-        assert_eq!(nginx["ports"], json!([{"containerPort": 443}, {"containerPort": 80}]));
-        assert_eq!(nginx["env"], json!([{"name": "A", "value": "1"}, {"name": "B", "value": "3"}]));
-        assert_eq!(out["spec"]["template"]["metadata"], rc["spec"]["template"]["metadata"]);
+        assert_eq!(
+            nginx["ports"],
+            json!([{"containerPort": 443}, {"containerPort": 80}])
+        );
+        assert_eq!(
+            nginx["env"],
+            json!([{"name": "A", "value": "1"}, {"name": "B", "value": "3"}])
+        );
+        assert_eq!(
+            out["spec"]["template"]["metadata"],
+            rc["spec"]["template"]["metadata"]
+        );
         assert_eq!(out["spec"]["replicas"], 1);
     }
 
@@ -394,10 +434,10 @@ mod tests {
     #[test]
     fn kubectl_apply_patch_with_order_and_deletion() {
         let rc = json!({"metadata": {"name": "web", "annotations": {"kubectl.kubernetes.io/last-applied-configuration": "{}"}},
-            "spec": {"template": {"spec": {"containers": [
-                {"name": "a", "image": "a:1"},
-                {"name": "injected", "image": "x"}
-            ]}}}});
+        "spec": {"template": {"spec": {"containers": [
+            {"name": "a", "image": "a:1"},
+            {"name": "injected", "image": "x"}
+        ]}}}});
         let patch = json!({
             "metadata": {"annotations": {"kubectl.kubernetes.io/last-applied-configuration": "{\"new\":1}"}},
             "spec": {"template": {"spec": {
@@ -405,7 +445,13 @@ mod tests {
                 "containers": [{"image": "b:1", "name": "b"}, {"$patch": "delete", "name": "a"}]
             }}}
         });
-        let out = apply_patch("ReplicationController", &rc, PatchType::StrategicMerge, &patch).unwrap();
+        let out = apply_patch(
+            "ReplicationController",
+            &rc,
+            PatchType::StrategicMerge,
+            &patch,
+        )
+        .unwrap();
         // As upstream: the server-only container keeps its place before the new one.
         assert_eq!(
             out["spec"]["template"]["spec"]["containers"],
@@ -445,12 +491,16 @@ mod tests {
 
     #[test]
     fn strategic_patch_leaves_no_directives_behind() {
-        let pod = two_container_pod();
+        let mut pod = two_container_pod();
+        pod["spec"]["tolerations"] = json!([{"key": "old"}]);
         let patch = json!({"spec": {"containers": [
             {"name": "new", "image": "n", "$retainKeys": ["name", "image"], "env": null}
         ], "tolerations": [{"key": "k", "$patch": "delete"}]}});
         let out = apply_patch("Pod", &pod, PatchType::StrategicMerge, &patch).unwrap();
-        assert_eq!(out["spec"]["containers"][0], json!({"name": "new", "image": "n"}));
+        assert_eq!(
+            out["spec"]["containers"][0],
+            json!({"name": "new", "image": "n"})
+        );
         assert_eq!(out["spec"]["tolerations"], json!([{"key": "k"}]));
     }
 

@@ -172,7 +172,10 @@ fn merge_map(
 }
 
 /// `$retainKeys`: every field the patch sets must be listed; unlisted original fields go.
-fn apply_retain_keys(original: &mut Map<String, Value>, patch: &mut Map<String, Value>) -> Result<()> {
+fn apply_retain_keys(
+    original: &mut Map<String, Value>,
+    patch: &mut Map<String, Value>,
+) -> Result<()> {
     let Some(retain) = patch.shift_remove(RETAIN_KEYS) else {
         return Ok(());
     };
@@ -634,7 +637,11 @@ fn merge_sorted(
             (Some(li), Some(ri)) => li < ri,
             _ => false,
         };
-        let next = if left_first { left.next() } else { right.next() };
+        let next = if left_first {
+            left.next()
+        } else {
+            right.next()
+        };
         out.extend(next);
     }
     out.extend(left);
@@ -918,7 +925,8 @@ mod tests {
 
     #[test]
     fn list_replace_directive() {
-        let original = json!({"spec": {"containers": [{"name": "a", "image": "x"}, {"name": "b"}]}});
+        let original =
+            json!({"spec": {"containers": [{"name": "a", "image": "x"}, {"name": "b"}]}});
         let patch = json!({"spec": {"containers": [{"$patch": "replace"}, {"name": "c"}]}});
         assert_eq!(
             pod(original, patch),
@@ -953,7 +961,11 @@ mod tests {
         ] {
             assert!(apply("Pod", &original, &patch).is_err(), "{patch}");
         }
-        let lists = apply("Pod", &json!({"spec": {"containers": [[1]]}}), &json!({"spec": {"containers": [[2]]}}));
+        let lists = apply(
+            "Pod",
+            &json!({"spec": {"containers": [[1]]}}),
+            &json!({"spec": {"containers": [[2]]}}),
+        );
         assert!(matches!(lists, Err(PatchError::Unprocessable(_))));
     }
 

@@ -93,7 +93,10 @@ pub(crate) fn qualified_name_errors(value: &str) -> Vec<String> {
     if name.is_empty() {
         errs.push("name part must be non-empty".to_string());
     } else if name.len() > QUALIFIED_NAME_MAX_LEN {
-        errs.push(format!("name part {}", max_len_error(QUALIFIED_NAME_MAX_LEN)));
+        errs.push(format!(
+            "name part {}",
+            max_len_error(QUALIFIED_NAME_MAX_LEN)
+        ));
     }
     if !is_qualified_name_part(name) {
         errs.push(format!(
@@ -129,7 +132,17 @@ mod tests {
         for ok in ["a", "app", "A.b-c_d", "example.com/app", "k8s.io/a1", "1"] {
             assert!(qualified_name_errors(ok).is_empty(), "{ok}");
         }
-        for bad in ["", "-a", "a-", "a b", "a/b/c", "/a", "Example.com/a", "a/", "x".repeat(64).as_str()] {
+        for bad in [
+            "",
+            "-a",
+            "a-",
+            "a b",
+            "a/b/c",
+            "/a",
+            "Example.com/a",
+            "a/",
+            "x".repeat(64).as_str(),
+        ] {
             assert!(!qualified_name_errors(bad).is_empty(), "{bad}");
         }
         assert_eq!(

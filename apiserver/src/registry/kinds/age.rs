@@ -54,9 +54,11 @@ pub fn age_between(then: Option<Timestamp>, now: Timestamp) -> String {
     let Some(then) = then else {
         return "<unknown>".to_string();
     };
-    let nanos = i128::from(now.as_nanosecond()) - i128::from(then.as_nanosecond());
+    let nanos = now.as_nanosecond() - then.as_nanosecond();
     if nanos >= 0 {
-        return human_duration(Duration::from_nanos(u64::try_from(nanos).unwrap_or(u64::MAX)));
+        return human_duration(Duration::from_nanos(
+            u64::try_from(nanos).unwrap_or(u64::MAX),
+        ));
     }
     // Go truncates towards zero: -1.5s is -1 whole second, still "now".
     if nanos <= -2_000_000_000 {

@@ -4,8 +4,8 @@
 //! few defaults upstream applies to Pods only (SetDefaults_Pod).
 
 use k8s_openapi::api::core::v1::{
-    Container, ContainerPort, EnvVar, EphemeralContainer, HTTPGetAction, Lifecycle, PodSecurityContext,
-    PodSpec, Probe, Volume,
+    Container, ContainerPort, EnvVar, EphemeralContainer, HTTPGetAction, Lifecycle,
+    PodSecurityContext, PodSpec, Probe, Volume,
 };
 
 pub const DEFAULT_TERMINATION_GRACE_PERIOD_SECONDS: i64 = 30;
@@ -33,14 +33,20 @@ fn default_num<T: Default + PartialEq + Copy>(field: &mut Option<T>, value: T) {
 pub fn default_pod_spec(spec: &mut PodSpec) {
     default_str(&mut spec.dns_policy, "ClusterFirst");
     default_str(&mut spec.restart_policy, "Always");
-    spec.security_context.get_or_insert_with(PodSecurityContext::default);
+    spec.security_context
+        .get_or_insert_with(PodSecurityContext::default);
     spec.termination_grace_period_seconds
         .get_or_insert(DEFAULT_TERMINATION_GRACE_PERIOD_SECONDS);
     default_str(&mut spec.scheduler_name, DEFAULT_SCHEDULER_NAME);
     for volume in spec.volumes.iter_mut().flatten() {
         default_volume(volume);
     }
-    for container in spec.init_containers.iter_mut().flatten().chain(spec.containers.iter_mut()) {
+    for container in spec
+        .init_containers
+        .iter_mut()
+        .flatten()
+        .chain(spec.containers.iter_mut())
+    {
         default_container(container);
     }
     for container in spec.ephemeral_containers.iter_mut().flatten() {
@@ -51,7 +57,12 @@ pub fn default_pod_spec(spec: &mut PodSpec) {
 /// Defaults upstream applies to Pods but not to templates.
 pub fn default_pod_only(spec: &mut PodSpec) {
     let host_network = spec.host_network == Some(true);
-    for container in spec.init_containers.iter_mut().flatten().chain(spec.containers.iter_mut()) {
+    for container in spec
+        .init_containers
+        .iter_mut()
+        .flatten()
+        .chain(spec.containers.iter_mut())
+    {
         default_requests_to_limits(container);
         if host_network {
             // With host networking every container port is a host port.
@@ -73,7 +84,9 @@ fn default_requests_to_limits(container: &mut Container) {
     };
     let requests = resources.requests.get_or_insert_with(Default::default);
     for (name, quantity) in limits {
-        requests.entry(name.clone()).or_insert_with(|| quantity.clone());
+        requests
+            .entry(name.clone())
+            .or_insert_with(|| quantity.clone());
     }
 }
 
@@ -121,8 +134,9 @@ fn is_valid_repository(repository: &str) -> bool {
     !parts.is_empty()
         && parts.iter().all(|p| {
             !p.is_empty()
-                && p.bytes()
-                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || matches!(b, b'.' | b'_' | b'-'))
+                && p.bytes().all(|b| {
+                    b.is_ascii_lowercase() || b.is_ascii_digit() || matches!(b, b'.' | b'_' | b'-')
+                })
         })
 }
 
@@ -132,15 +146,20 @@ macro_rules! default_container_fields {
     ($c:expr) => {{
         let c = $c;
         if c.image_pull_policy.as_deref().is_none_or(str::is_empty) {
-            c.image_pull_policy = Some(image_pull_policy(c.image.as_deref().unwrap_or("")).to_string());
+            c.image_pull_policy =
+                Some(image_pull_policy(c.image.as_deref().unwrap_or("")).to_string());
         }
         default_str(&mut c.termination_message_path, TERMINATION_MESSAGE_PATH);
         default_str(&mut c.termination_message_policy, "File");
         default_ports(c.ports.as_deref_mut());
         default_env(c.env.as_deref_mut());
-        for probe in [&mut c.liveness_probe, &mut c.readiness_probe, &mut c.startup_probe]
-            .into_iter()
-            .flatten()
+        for probe in [
+            &mut c.liveness_probe,
+            &mut c.readiness_probe,
+            &mut c.startup_probe,
+        ]
+        .into_iter()
+        .flatten()
         {
             default_probe(probe);
         }
@@ -183,7 +202,10 @@ fn default_probe(probe: &mut Probe) {
 }
 
 fn default_lifecycle(lifecycle: &mut Lifecycle) {
-    for handler in [&mut lifecycle.post_start, &mut lifecycle.pre_stop].into_iter().flatten() {
+    for handler in [&mut lifecycle.post_start, &mut lifecycle.pre_stop]
+        .into_iter()
+        .flatten()
+    {
         if let Some(http) = handler.http_get.as_mut() {
             default_http_get(http);
         }
@@ -219,13 +241,19 @@ fn default_volume(volume: &mut Volume) {
     if let Some(projected) = volume.projected.as_mut() {
         projected.default_mode.get_or_insert(DEFAULT_VOLUME_MODE);
         for source in projected.sources.iter_mut().flatten() {
-            for item in source.downward_api.iter_mut().flat_map(|d| d.items.iter_mut().flatten()) {
+            for item in source
+                .downward_api
+                .iter_mut()
+                .flat_map(|d| d.items.iter_mut().flatten())
+            {
                 if let Some(field_ref) = item.field_ref.as_mut() {
                     default_str(&mut field_ref.api_version, "v1");
                 }
             }
             if let Some(token) = source.service_account_token.as_mut() {
-                token.expiration_seconds.get_or_insert(SERVICE_ACCOUNT_TOKEN_EXPIRATION_SECONDS);
+                token
+                    .expiration_seconds
+                    .get_or_insert(SERVICE_ACCOUNT_TOKEN_EXPIRATION_SECONDS);
             }
         }
     }
@@ -247,7 +275,11 @@ pub fn has_volume_source(volume: &Volume) -> bool {
 /// The JSON names of the sources a volume sets (e.g. "emptyDir", "secret").
 pub fn volume_source_keys(volume: &Volume) -> impl Iterator<Item = String> {
     let keys: Vec<String> = match serde_json::to_value(volume) {
-        Ok(serde_json::Value::Object(map)) => map.into_iter().map(|(k, _)| k).filter(|k| k != "name").collect(),
+        Ok(serde_json::Value::Object(map)) => map
+            .into_iter()
+            .map(|(k, _)| k)
+            .filter(|k| k != "name")
+            .collect(),
         _ => Vec::new(),
     };
     keys.into_iter()
@@ -264,7 +296,9 @@ mod tests {
 
     #[test]
     fn pod_spec_defaults() {
-        let mut s = spec(json!({"containers": [{"name": "c", "image": "nginx:1.25", "ports": [{"containerPort": 80}]}]}));
+        let mut s = spec(
+            json!({"containers": [{"name": "c", "image": "nginx:1.25", "ports": [{"containerPort": 80}]}]}),
+        );
         default_pod_spec(&mut s);
         assert_eq!(s.restart_policy.as_deref(), Some("Always"));
         assert_eq!(s.dns_policy.as_deref(), Some("ClusterFirst"));
@@ -274,9 +308,15 @@ mod tests {
         assert_eq!(s.enable_service_links, None, "pod-only default");
         let c = &s.containers[0];
         assert_eq!(c.image_pull_policy.as_deref(), Some("IfNotPresent"));
-        assert_eq!(c.termination_message_path.as_deref(), Some("/dev/termination-log"));
+        assert_eq!(
+            c.termination_message_path.as_deref(),
+            Some("/dev/termination-log")
+        );
         assert_eq!(c.termination_message_policy.as_deref(), Some("File"));
-        assert_eq!(c.ports.as_ref().unwrap()[0].protocol.as_deref(), Some("TCP"));
+        assert_eq!(
+            c.ports.as_ref().unwrap()[0].protocol.as_deref(),
+            Some("TCP")
+        );
         default_pod_only(&mut s);
         assert_eq!(s.enable_service_links, Some(true));
     }
@@ -287,7 +327,10 @@ mod tests {
         assert_eq!(image_pull_policy("nginx:latest"), "Always");
         assert_eq!(image_pull_policy("nginx:1.25"), "IfNotPresent");
         assert_eq!(image_pull_policy("localhost:5000/team/app"), "Always");
-        assert_eq!(image_pull_policy("localhost:5000/team/app:v1"), "IfNotPresent");
+        assert_eq!(
+            image_pull_policy("localhost:5000/team/app:v1"),
+            "IfNotPresent"
+        );
         assert_eq!(image_pull_policy("nginx@sha256:abcd"), "IfNotPresent");
         assert_eq!(image_pull_policy("nginx:latest@sha256:abcd"), "Always");
         assert_eq!(image_pull_policy("Nginx"), "IfNotPresent");
@@ -302,15 +345,29 @@ mod tests {
         default_pod_spec(&mut s);
         let probe = s.containers[0].liveness_probe.as_ref().unwrap();
         assert_eq!(
-            (probe.timeout_seconds, probe.period_seconds, probe.success_threshold, probe.failure_threshold),
+            (
+                probe.timeout_seconds,
+                probe.period_seconds,
+                probe.success_threshold,
+                probe.failure_threshold
+            ),
             (Some(1), Some(10), Some(1), Some(3))
         );
         let http = probe.http_get.as_ref().unwrap();
-        assert_eq!((http.path.as_deref(), http.scheme.as_deref()), (Some("/"), Some("HTTP")));
+        assert_eq!(
+            (http.path.as_deref(), http.scheme.as_deref()),
+            (Some("/"), Some("HTTP"))
+        );
         let volumes = s.volumes.as_ref().unwrap();
         assert!(volumes[0].empty_dir.is_some());
-        assert_eq!(volumes[1].config_map.as_ref().unwrap().default_mode, Some(420));
-        assert_eq!(volumes[2].host_path.as_ref().unwrap().type_.as_deref(), Some(""));
+        assert_eq!(
+            volumes[1].config_map.as_ref().unwrap().default_mode,
+            Some(420)
+        );
+        assert_eq!(
+            volumes[2].host_path.as_ref().unwrap().type_.as_deref(),
+            Some("")
+        );
     }
 
     #[test]
@@ -318,15 +375,26 @@ mod tests {
         let mut s = spec(json!({"containers": [{"name": "c", "image": "x",
             "resources": {"limits": {"cpu": "500m", "memory": "64Mi"}, "requests": {"cpu": "100m"}}}]}));
         default_pod_only(&mut s);
-        let requests = s.containers[0].resources.as_ref().unwrap().requests.as_ref().unwrap();
+        let requests = s.containers[0]
+            .resources
+            .as_ref()
+            .unwrap()
+            .requests
+            .as_ref()
+            .unwrap();
         assert_eq!(requests["cpu"].0, "100m");
         assert_eq!(requests["memory"].0, "64Mi");
     }
 
     #[test]
     fn host_network_ports_become_host_ports() {
-        let mut s = spec(json!({"hostNetwork": true, "containers": [{"name": "c", "image": "x", "ports": [{"containerPort": 8080}]}]}));
+        let mut s = spec(
+            json!({"hostNetwork": true, "containers": [{"name": "c", "image": "x", "ports": [{"containerPort": 8080}]}]}),
+        );
         default_pod_only(&mut s);
-        assert_eq!(s.containers[0].ports.as_ref().unwrap()[0].host_port, Some(8080));
+        assert_eq!(
+            s.containers[0].ports.as_ref().unwrap()[0].host_port,
+            Some(8080)
+        );
     }
 }

@@ -68,7 +68,10 @@ fn parse_suffix(suffix: &str) -> Option<(i32, u32)> {
     // Decimal exponent: e3, E-2, e+6.
     let exponent = suffix.strip_prefix(['e', 'E'])?;
     let digits = exponent.trim_start_matches(['+', '-']);
-    if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) || exponent.len() - digits.len() > 1 {
+    if digits.is_empty()
+        || !digits.bytes().all(|b| b.is_ascii_digit())
+        || exponent.len() - digits.len() > 1
+    {
         return None;
     }
     let value: i32 = exponent.parse().ok()?;
@@ -81,7 +84,9 @@ fn scale(mantissa: i128, exp10: i32, exp2: u32) -> Option<i128> {
     if exp10 >= 0 {
         with_binary.checked_mul(10i128.checked_pow(u32::try_from(exp10).ok()?)?)
     } else {
-        let divisor = 10i128.checked_pow(u32::try_from(-exp10).ok()?).unwrap_or(i128::MAX);
+        let divisor = 10i128
+            .checked_pow(u32::try_from(-exp10).ok()?)
+            .unwrap_or(i128::MAX);
         Some((with_binary + divisor - 1) / divisor)
     }
 }

@@ -2,14 +2,16 @@
 //! name formats (DNS-1123 subdomain and label, DNS-1035 label), qualified
 //! names and label values, object metadata, ports and IP addresses.
 //! The pod spec rules shared by Pod and the ReplicationController template
-//! live in [`pod_spec`].
+//! live in [`pod_spec`] and [`container`].
 
+pub mod container;
 pub mod pod_spec;
 
 use std::collections::BTreeMap;
 use std::net::IpAddr;
 
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
+use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 use serde::Serialize;
 
 use crate::strategy::{FieldError, FieldErrorType};
@@ -22,7 +24,8 @@ const DNS1123_SUBDOMAIN_MAX: usize = 253;
 const QUALIFIED_NAME_MAX: usize = 63;
 const LABEL_VALUE_MAX: usize = 63;
 const DNS1123_LABEL_FMT: &str = "[a-z0-9]([-a-z0-9]*[a-z0-9])?";
-const DNS1123_SUBDOMAIN_FMT: &str = "[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*";
+const DNS1123_SUBDOMAIN_FMT: &str =
+    "[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*";
 const DNS1035_LABEL_FMT: &str = "[a-z]([-a-z0-9]*[a-z0-9])?";
 const QUALIFIED_NAME_FMT: &str = "([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]";
 const QUALIFIED_NAME_MSG: &str =
@@ -135,7 +138,9 @@ fn matches_dns1123_label(s: &str) -> bool {
     let b = s.as_bytes();
     match (b.first(), b.last()) {
         (Some(&f), Some(&l)) => {
-            is_lower_alnum(f) && is_lower_alnum(l) && b.iter().all(|&c| is_lower_alnum(c) || c == b'-')
+            is_lower_alnum(f)
+                && is_lower_alnum(l)
+                && b.iter().all(|&c| is_lower_alnum(c) || c == b'-')
         }
         _ => false,
     }
@@ -157,7 +162,8 @@ fn matches_qualified_name(s: &str) -> bool {
         (Some(f), Some(l)) => {
             f.is_ascii_alphanumeric()
                 && l.is_ascii_alphanumeric()
-                && b.iter().all(|&c| c.is_ascii_alphanumeric() || matches!(c, b'-' | b'_' | b'.'))
+                && b.iter()
+                    .all(|&c| c.is_ascii_alphanumeric() || matches!(c, b'-' | b'_' | b'.'))
         }
         _ => false,
     }
@@ -222,7 +228,11 @@ pub fn is_qualified_name(value: &str) -> Vec<String> {
             if prefix.is_empty() {
                 errs.push("prefix part must be non-empty".to_string());
             } else {
-                errs.extend(is_dns1123_subdomain(prefix).into_iter().map(|m| format!("prefix part {m}")));
+                errs.extend(
+                    is_dns1123_subdomain(prefix)
+                        .into_iter()
+                        .map(|m| format!("prefix part {m}")),
+                );
             }
             *name
         }
@@ -242,7 +252,11 @@ pub fn is_qualified_name(value: &str) -> Vec<String> {
     if !matches_qualified_name(name) {
         errs.push(format!(
             "name part {}",
-            regex_error(QUALIFIED_NAME_MSG, QUALIFIED_NAME_FMT, &["MyName", "my.name", "123-abc"])
+            regex_error(
+                QUALIFIED_NAME_MSG,
+                QUALIFIED_NAME_FMT,
+                &["MyName", "my.name", "123-abc"]
+            )
         ));
     }
     errs
@@ -296,7 +310,9 @@ pub fn is_valid_port_name(port: &str) -> Vec<String> {
         errs.push(max_len_error(15));
     }
     if port.is_empty() || !port.bytes().all(|c| is_lower_alnum(c) || c == b'-') {
-        errs.push("must contain only alpha-numeric characters (a-z, 0-9), and hyphens (-)".to_string());
+        errs.push(
+            "must contain only alpha-numeric characters (a-z, 0-9), and hyphens (-)".to_string(),
+        );
     }
     if !port.bytes().any(|c| c.is_ascii_lowercase()) {
         errs.push("must contain at least one letter (a-z)".to_string());
@@ -339,7 +355,9 @@ pub fn validate_cidr(field: &Path, value: &str) -> Vec<FieldError> {
             Ok(IpAddr::V6(_)) => 128,
             Err(_) => return false,
         };
-        !bits.is_empty() && bits.bytes().all(|b| b.is_ascii_digit()) && bits.parse::<u32>().is_ok_and(|b| b <= max)
+        !bits.is_empty()
+            && bits.bytes().all(|b| b.is_ascii_digit())
+            && bits.parse::<u32>().is_ok_and(|b| b <= max)
     });
     if ok {
         Vec::new()
@@ -373,11 +391,38 @@ pub fn validate_nonnegative(field: &Path, value: i64) -> Vec<FieldError> {
 }
 
 /// Upstream's `ValidateImmutableField`, comparing serialized forms.
-pub fn validate_immutable<T: Serialize + PartialEq>(field: &Path, new: &T, old: &T) -> Vec<FieldError> {
+pub fn validate_immutable<T: Serialize + PartialEq>(
+    field: &Path,
+    new: &T,
+    old: &T,
+) -> Vec<FieldError> {
     if new == old {
         Vec::new()
     } else {
         vec![FieldError::invalid(field, new, FIELD_IMMUTABLE)]
+    }
+}
+
+/// Port protocols in upstream's (sorted) order.
+pub const PROTOCOLS: [&str; 3] = ["SCTP", "TCP", "UDP"];
+
+/// Required when empty, NotSupported when not one of `supported`.
+pub fn validate_enum(path: &Path, value: Option<&str>, supported: &[&str]) -> Vec<FieldError> {
+    match value.unwrap_or("") {
+        "" => vec![FieldError::required(path, "")],
+        v if supported.contains(&v) => Vec::new(),
+        v => vec![FieldError::not_supported(path, v, supported)],
+    }
+}
+
+/// A port given by number (1-65535) or by IANA name.
+pub fn validate_port_num_or_name(port: &IntOrString, path: &Path) -> Vec<FieldError> {
+    match port {
+        IntOrString::Int(n) => is_valid_port_num(i64::from(*n))
+            .into_iter()
+            .map(|m| FieldError::invalid(path, n, m))
+            .collect(),
+        IntOrString::String(s) => invalid_each(path, s, is_valid_port_name(s)),
     }
 }
 
@@ -423,7 +468,11 @@ fn mask_trailing_dash(name: &str) -> String {
 /// Upstream's core `ValidateObjectMeta`: name format, namespace presence,
 /// labels, annotations, owner references, finalizers (including the
 /// core rule that unqualified finalizers must be standard ones).
-pub fn validate_object_meta(meta: &ObjectMeta, namespaced: bool, rule: NameRule) -> Vec<FieldError> {
+pub fn validate_object_meta(
+    meta: &ObjectMeta,
+    namespaced: bool,
+    rule: NameRule,
+) -> Vec<FieldError> {
     let mut errs = validate_generic_object_meta(meta, namespaced, rule);
     let path = Path::new("metadata").child("finalizers");
     for (i, f) in meta.finalizers.iter().flatten().enumerate() {
@@ -434,15 +483,31 @@ pub fn validate_object_meta(meta: &ObjectMeta, namespaced: bool, rule: NameRule)
 
 /// apimachinery's `ValidateObjectMeta` (used by non-core groups such as
 /// coordination.k8s.io), without the core finalizer rule.
-pub fn validate_generic_object_meta(meta: &ObjectMeta, namespaced: bool, rule: NameRule) -> Vec<FieldError> {
+pub fn validate_generic_object_meta(
+    meta: &ObjectMeta,
+    namespaced: bool,
+    rule: NameRule,
+) -> Vec<FieldError> {
     let path = Path::new("metadata");
     let mut errs = validate_names(meta, rule, &path);
     errs.extend(validate_namespace_presence(meta, namespaced, &path));
-    errs.extend(validate_nonnegative(&path.child("generation"), meta.generation.unwrap_or(0)));
+    errs.extend(validate_nonnegative(
+        &path.child("generation"),
+        meta.generation.unwrap_or(0),
+    ));
     errs.extend(validate_labels(meta.labels.as_ref(), &path.child("labels")));
-    errs.extend(validate_annotations(meta.annotations.as_ref(), &path.child("annotations")));
-    errs.extend(validate_owner_references(meta, &path.child("ownerReferences")));
-    errs.extend(validate_finalizers(meta.finalizers.as_deref().unwrap_or_default(), &path.child("finalizers")));
+    errs.extend(validate_annotations(
+        meta.annotations.as_ref(),
+        &path.child("annotations"),
+    ));
+    errs.extend(validate_owner_references(
+        meta,
+        &path.child("ownerReferences"),
+    ));
+    errs.extend(validate_finalizers(
+        meta.finalizers.as_deref().unwrap_or_default(),
+        &path.child("finalizers"),
+    ));
     errs.extend(validate_managed_fields(meta, &path.child("managedFields")));
     errs
 }
@@ -450,21 +515,40 @@ pub fn validate_generic_object_meta(meta: &ObjectMeta, namespaced: bool, rule: N
 fn validate_names(meta: &ObjectMeta, rule: NameRule, path: &Path) -> Vec<FieldError> {
     let mut errs = Vec::new();
     if let Some(prefix) = meta.generate_name.as_deref().filter(|g| !g.is_empty()) {
-        errs.extend(invalid_each(&path.child("generateName"), prefix, rule.check(prefix, true)));
+        errs.extend(invalid_each(
+            &path.child("generateName"),
+            prefix,
+            rule.check(prefix, true),
+        ));
     }
     match meta.name.as_deref().filter(|n| !n.is_empty()) {
-        None => errs.push(FieldError::required(&path.child("name"), "name or generateName is required")),
-        Some(name) => errs.extend(invalid_each(&path.child("name"), name, rule.check(name, false))),
+        None => errs.push(FieldError::required(
+            &path.child("name"),
+            "name or generateName is required",
+        )),
+        Some(name) => errs.extend(invalid_each(
+            &path.child("name"),
+            name,
+            rule.check(name, false),
+        )),
     }
     errs
 }
 
-fn validate_namespace_presence(meta: &ObjectMeta, namespaced: bool, path: &Path) -> Vec<FieldError> {
+fn validate_namespace_presence(
+    meta: &ObjectMeta,
+    namespaced: bool,
+    path: &Path,
+) -> Vec<FieldError> {
     let ns_path = path.child("namespace");
     let namespace = meta.namespace.as_deref().unwrap_or("");
     match (namespaced, namespace.is_empty()) {
         (true, true) => vec![FieldError::required(&ns_path, "")],
-        (true, false) => invalid_each(&ns_path, namespace, NameRule::Dns1123Label.check(namespace, false)),
+        (true, false) => invalid_each(
+            &ns_path,
+            namespace,
+            NameRule::Dns1123Label.check(namespace, false),
+        ),
         (false, false) => vec![FieldError::forbidden(&ns_path, "not allowed on this type")],
         (false, true) => Vec::new(),
     }
@@ -482,7 +566,10 @@ pub fn validate_labels(labels: Option<&BTreeMap<String, String>>, path: &Path) -
 }
 
 /// Annotation keys are qualified names regardless of case; 256 KiB in total.
-pub fn validate_annotations(annotations: Option<&BTreeMap<String, String>>, path: &Path) -> Vec<FieldError> {
+pub fn validate_annotations(
+    annotations: Option<&BTreeMap<String, String>>,
+    path: &Path,
+) -> Vec<FieldError> {
     let mut errs = Vec::new();
     let mut total = 0usize;
     for (k, v) in annotations.into_iter().flatten() {
@@ -502,19 +589,39 @@ fn validate_owner_references(meta: &ObjectMeta, path: &Path) -> Vec<FieldError> 
     for r in refs {
         let (group, version) = split_api_version(&r.api_version);
         if version.is_empty() {
-            errs.push(FieldError::invalid(&path.child("apiVersion"), &r.api_version, "version must not be empty"));
+            errs.push(FieldError::invalid(
+                &path.child("apiVersion"),
+                &r.api_version,
+                "version must not be empty",
+            ));
         }
         if r.kind.is_empty() {
-            errs.push(FieldError::invalid(&path.child("kind"), &r.kind, "must not be empty"));
+            errs.push(FieldError::invalid(
+                &path.child("kind"),
+                &r.kind,
+                "must not be empty",
+            ));
         }
         if r.name.is_empty() {
-            errs.push(FieldError::invalid(&path.child("name"), &r.name, "must not be empty"));
+            errs.push(FieldError::invalid(
+                &path.child("name"),
+                &r.name,
+                "must not be empty",
+            ));
         }
         if r.uid.is_empty() {
-            errs.push(FieldError::invalid(&path.child("uid"), &r.uid, "must not be empty"));
+            errs.push(FieldError::invalid(
+                &path.child("uid"),
+                &r.uid,
+                "must not be empty",
+            ));
         }
         if group.is_empty() && version == "v1" && r.kind == "Event" {
-            errs.push(FieldError::invalid(path, r, "/v1, Kind=Event is disallowed from being an owner"));
+            errs.push(FieldError::invalid(
+                path,
+                r,
+                "/v1, Kind=Event is disallowed from being an owner",
+            ));
         }
         if r.controller == Some(true) {
             let current = format!("{}/{}", r.kind, r.name);
@@ -576,18 +683,29 @@ fn validate_managed_fields(meta: &ObjectMeta, path: &Path) -> Vec<FieldError> {
         let p = path.index(i);
         let operation = entry.operation.as_deref().unwrap_or("");
         if operation != "Apply" && operation != "Update" {
-            errs.push(FieldError::invalid(&p.child("operation"), operation, "must be `Apply` or `Update`"));
+            errs.push(FieldError::invalid(
+                &p.child("operation"),
+                operation,
+                "must be `Apply` or `Update`",
+            ));
         }
         let fields_type = entry.fields_type.as_deref().unwrap_or("");
         if !fields_type.is_empty() && fields_type != "FieldsV1" {
-            errs.push(FieldError::invalid(&p.child("fieldsType"), fields_type, "must be `FieldsV1`"));
+            errs.push(FieldError::invalid(
+                &p.child("fieldsType"),
+                fields_type,
+                "must be `FieldsV1`",
+            ));
         }
     }
     errs
 }
 
 /// Selector maps must not be empty (upstream's `ValidateNonEmptySelector`).
-pub fn validate_non_empty_selector(selector: Option<&BTreeMap<String, String>>, path: &Path) -> Vec<FieldError> {
+pub fn validate_non_empty_selector(
+    selector: Option<&BTreeMap<String, String>>,
+    path: &Path,
+) -> Vec<FieldError> {
     if selector.is_none_or(|s| s.is_empty()) {
         vec![FieldError::required(path, "")]
     } else {
@@ -630,7 +748,10 @@ mod tests {
             is_dns1123_label("A"),
             vec!["a lowercase RFC 1123 label must consist of lower case alphanumeric characters or '-', and must start and end with an alphanumeric character (e.g. 'my-name',  or '123-abc', regex used for validation is '[a-z0-9]([-a-z0-9]*[a-z0-9])?')"]
         );
-        assert_eq!(is_dns1123_label(&"a".repeat(64)), vec!["must be no more than 63 characters"]);
+        assert_eq!(
+            is_dns1123_label(&"a".repeat(64)),
+            vec!["must be no more than 63 characters"]
+        );
     }
 
     #[test]
@@ -653,9 +774,15 @@ mod tests {
         let mut m = meta("");
         m.name = None;
         let errs = validate_object_meta(&m, true, NameRule::Dns1123Subdomain);
-        assert_eq!(messages(&errs), vec!["metadata.name: Required value: name or generateName is required"]);
+        assert_eq!(
+            messages(&errs),
+            vec!["metadata.name: Required value: name or generateName is required"]
+        );
         let errs = validate_object_meta(&meta("n1"), false, NameRule::Dns1123Subdomain);
-        assert_eq!(messages(&errs), vec!["metadata.namespace: Forbidden: not allowed on this type"]);
+        assert_eq!(
+            messages(&errs),
+            vec!["metadata.namespace: Forbidden: not allowed on this type"]
+        );
         let mut m = meta("x");
         m.namespace = None;
         let errs = validate_object_meta(&m, true, NameRule::Dns1123Subdomain);
@@ -681,25 +808,42 @@ mod tests {
 
     #[test]
     fn qualified_name_prefix_and_slashes() {
-        assert_eq!(is_qualified_name("/a"), vec!["prefix part must be non-empty"]);
+        assert_eq!(
+            is_qualified_name("/a"),
+            vec!["prefix part must be non-empty"]
+        );
         assert!(is_qualified_name("a/b/c")[0].starts_with("a qualified name must consist"));
-        assert!(is_qualified_name("Example.com/x")[0].starts_with("prefix part a lowercase RFC 1123 subdomain"));
+        assert!(is_qualified_name("Example.com/x")[0]
+            .starts_with("prefix part a lowercase RFC 1123 subdomain"));
     }
 
     #[test]
     fn annotations_are_case_insensitive_and_bounded() {
         let mut m = meta("x");
-        m.annotations = Some(BTreeMap::from([("Example.COM/Key".to_string(), "v".to_string())]));
+        m.annotations = Some(BTreeMap::from([(
+            "Example.COM/Key".to_string(),
+            "v".to_string(),
+        )]));
         assert!(validate_object_meta(&m, true, NameRule::Dns1123Subdomain).is_empty());
-        m.annotations = Some(BTreeMap::from([("k".to_string(), "v".repeat(TOTAL_ANNOTATION_SIZE_LIMIT))]));
+        m.annotations = Some(BTreeMap::from([(
+            "k".to_string(),
+            "v".repeat(TOTAL_ANNOTATION_SIZE_LIMIT),
+        )]));
         let errs = validate_object_meta(&m, true, NameRule::Dns1123Subdomain);
-        assert_eq!(messages(&errs), vec!["metadata.annotations: Too long: may not be more than 262144 bytes"]);
+        assert_eq!(
+            messages(&errs),
+            vec!["metadata.annotations: Too long: may not be more than 262144 bytes"]
+        );
     }
 
     #[test]
     fn finalizers_must_be_standard_or_qualified() {
         let mut m = meta("x");
-        m.finalizers = Some(vec!["kubernetes".into(), "example.com/x".into(), "custom".into()]);
+        m.finalizers = Some(vec![
+            "kubernetes".into(),
+            "example.com/x".into(),
+            "custom".into(),
+        ]);
         let errs = validate_object_meta(&m, true, NameRule::Dns1123Subdomain);
         assert_eq!(
             messages(&errs),
@@ -713,8 +857,14 @@ mod tests {
         assert_eq!(is_config_map_key("..x"), vec!["must not start with '..'"]);
         assert!(is_config_map_key("a b")[0].starts_with("a valid config key"));
         assert!(is_valid_port_name("http").is_empty());
-        assert_eq!(is_valid_port_name("80"), vec!["must contain at least one letter (a-z)"]);
-        assert_eq!(is_valid_port_num(70000), vec!["must be between 1 and 65535, inclusive"]);
+        assert_eq!(
+            is_valid_port_name("80"),
+            vec!["must contain at least one letter (a-z)"]
+        );
+        assert_eq!(
+            is_valid_port_num(70000),
+            vec!["must be between 1 and 65535, inclusive"]
+        );
     }
 
     #[test]

@@ -1,0 +1,172 @@
+//! Phase 1: pod creates per second through the apiserver against raw etcd
+//! writes of the same bytes, same etcd, same concurrency, in the same run.
+
+use std::time::Duration;
+
+use anyhow::{Context, Result};
+use etcd_client::{Compare, CompareOp, Txn, TxnOp};
+use k8s_openapi::api::core::v1::Pod;
+use kube::api::Api;
+
+use crate::load::{closed_loop, Outcome};
+use crate::machine::Pids;
+use crate::pods;
+use crate::report::Row;
+use crate::stats::{bytes, rate, Summary};
+
+const NAMESPACE: &str = "bench-tput";
+/// The share of raw etcd put throughput the apiserver should reach.
+const TARGET_RATIO: f64 = 0.5;
+const RUN_LIMIT: Duration = Duration::from_secs(120);
+
+pub struct Settings {
+    pub count: usize,
+    pub workers: usize,
+}
+
+pub async fn run(
+    client: &kube::Client,
+    etcd: &etcd_client::Client,
+    pids: Pids,
+    s: &Settings,
+) -> Result<Vec<Row>> {
+    pods::ensure_namespace(client, NAMESPACE).await?;
+    let api: Api<Pod> = Api::namespaced(client.clone(), NAMESPACE);
+
+    // Warm-up: fills the client's connection pool and yields the bytes the
+    // apiserver really stores for such a pod.
+    let warm = creates(&api, "warm", s.workers, s.workers).await;
+    warm.require_some("warm-up pod creates")?;
+    let value = stored_pod(etcd).await?;
+    eprintln!("  stored pod: {} bytes", value.len());
+
+    let before = pids.cpu();
+    let put = closed_loop(s.count, s.workers, RUN_LIMIT, {
+        let etcd = etcd.clone();
+        let value = value.clone();
+        move |i| {
+            let mut kv = etcd.kv_client();
+            let value = value.clone();
+            async move {
+                kv.put(format!("/bench-raw/put/{NAMESPACE}/raw-{i}"), value, None)
+                    .await?;
+                Ok(())
+            }
+        }
+    })
+    .await;
+    let after_put = pids.cpu();
+    put.require_some("raw etcd puts")?;
+    eprintln!("  raw etcd put: {:.0}/s", rate(put.ok, put.elapsed));
+
+    let txn = closed_loop(s.count, s.workers, RUN_LIMIT, {
+        let etcd = etcd.clone();
+        let value = value.clone();
+        move |i| {
+            let mut kv = etcd.kv_client();
+            let key = format!("/bench-raw/txn/{NAMESPACE}/raw-{i}");
+            let txn = Txn::new()
+                .when([Compare::mod_revision(key.as_str(), CompareOp::Equal, 0)])
+                .and_then([TxnOp::put(key.as_str(), value.clone(), None)]);
+            async move {
+                let response = kv.txn(txn).await?;
+                anyhow::ensure!(response.succeeded(), "key existed");
+                Ok(())
+            }
+        }
+    })
+    .await;
+    let after_txn = pids.cpu();
+    eprintln!("  raw etcd create txn: {:.0}/s", rate(txn.ok, txn.elapsed));
+
+    let created = creates(&api, "tput", s.count, s.workers).await;
+    let after_create = pids.cpu();
+    created.require_some("apiserver pod creates")?;
+    eprintln!(
+        "  apiserver create: {:.0}/s",
+        rate(created.ok, created.elapsed)
+    );
+
+    let put_rate = rate(put.ok, put.elapsed);
+    let create_rate = rate(created.ok, created.elapsed);
+    let ratio = if put_rate > 0.0 {
+        create_rate / put_rate
+    } else {
+        0.0
+    };
+    let label = |what: &str| {
+        format!(
+            "{what}, {} × {}, {} concurrent",
+            s.count,
+            bytes(value.len() as u64),
+            s.workers
+        )
+    };
+    Ok(vec![
+        Row::info(label("Raw etcd put/s"), outcome_line(&put)),
+        Row::info(
+            label("Raw etcd create-if-absent txn/s (what a create costs in etcd)"),
+            outcome_line(&txn),
+        ),
+        Row::info(
+            label("Apiserver pod create/s (kube-rs)"),
+            outcome_line(&created),
+        ),
+        Row::checked(
+            "Apiserver creates / raw etcd puts",
+            format!("{:.0}%", ratio * 100.0),
+            format!(">= {:.0}%", TARGET_RATIO * 100.0),
+            ratio >= TARGET_RATIO,
+        ),
+        Row::info(
+            "CPU ms per op, raw etcd put",
+            after_put.per_op_since(&before, put.ok),
+        ),
+        Row::info(
+            "CPU ms per op, raw etcd txn",
+            after_txn.per_op_since(&after_put, txn.ok),
+        ),
+        Row::info(
+            "CPU ms per op, apiserver create",
+            after_create.per_op_since(&after_txn, created.ok),
+        ),
+    ])
+}
+
+/// `count` pod creates named `<prefix>-<i>` on `workers` workers.
+async fn creates(api: &Api<Pod>, prefix: &'static str, count: usize, workers: usize) -> Outcome {
+    let api = api.clone();
+    closed_loop(count, workers, RUN_LIMIT, move |i| {
+        let api = api.clone();
+        async move { pods::create(&api, NAMESPACE, &format!("{prefix}-{i}")).await }
+    })
+    .await
+}
+
+/// The bytes the apiserver wrote to etcd for warm-up pod 0.
+async fn stored_pod(etcd: &etcd_client::Client) -> Result<Vec<u8>> {
+    let key = format!("/registry/pods/{NAMESPACE}/warm-0");
+    let response = etcd.kv_client().get(key.as_str(), None).await?;
+    let kv = response
+        .kvs()
+        .first()
+        .with_context(|| format!("the apiserver stored no {key} in etcd"))?;
+    Ok(kv.value().to_vec())
+}
+
+/// "N/s (p50 / p90 / p99 / max ms), E errors".
+pub fn outcome_line(o: &Outcome) -> String {
+    let mut latencies = o.latencies.clone();
+    let mut line = format!("{:.0}/s", rate(o.ok, o.elapsed));
+    if let Some(summary) = Summary::of(&mut latencies) {
+        line.push_str(&format!(" (latency {})", summary.line()));
+    }
+    if o.errors > 0 {
+        line.push_str(&format!(
+            ", {} errors (first: {})",
+            o.errors,
+            o.first_error.as_deref().unwrap_or("?")
+        ));
+    }
+    line
+}

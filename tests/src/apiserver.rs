@@ -1,0 +1,175 @@
+//! A kube-apiserver process for tests, on a free loopback port, with a
+//! kubeconfig for kubectl and kube-rs.
+
+use std::fs::File;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context, Result};
+use tempfile::TempDir;
+
+use crate::etcd::{free_loopback_addr, EtcdProcess};
+
+const READY_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// The directory holding the workspace's built binaries (target/debug or
+/// target/release), found from the running test executable.
+pub fn bin_dir() -> PathBuf {
+    let exe = std::env::current_exe().expect("test executable path");
+    // target/<profile>/deps/<test>-<hash>
+    let deps = exe.parent().expect("deps dir");
+    deps.parent().expect("profile dir").to_path_buf()
+}
+
+/// A running kube-apiserver; dropping it kills the process.
+pub struct ApiServerProcess {
+    /// e.g. `http://127.0.0.1:40123`
+    pub url: String,
+    child: Child,
+    dir: TempDir,
+}
+
+impl ApiServerProcess {
+    /// Start kube-apiserver against `etcd_endpoints` and wait for /healthz.
+    pub fn start(etcd_endpoints: &[String], extra_args: &[&str]) -> Result<Self> {
+        let binary = bin_dir().join("kube-apiserver");
+        if !binary.is_file() {
+            bail!(
+                "{} is missing: build the workspace binaries first (cargo build --workspace --bins)",
+                binary.display()
+            );
+        }
+        let dir = tempfile::Builder::new().prefix("apiserver-test-").tempdir()?;
+        let addr = free_loopback_addr()?;
+        let log = File::create(dir.path().join("apiserver.log"))?;
+        let child = Command::new(&binary)
+            .arg(format!("--etcd-servers={}", etcd_endpoints.join(",")))
+            .arg("--bind-address=127.0.0.1")
+            .arg(format!("--port={}", addr.port()))
+            .args(extra_args)
+            .env("RUST_LOG", std::env::var("RUST_LOG").unwrap_or_else(|_| "info".into()))
+            .stdin(Stdio::null())
+            .stdout(log.try_clone()?)
+            .stderr(log)
+            .spawn()
+            .with_context(|| format!("start {}", binary.display()))?;
+        let url = format!("http://{addr}");
+        let mut me = Self { url, child, dir };
+        me.write_kubeconfig()?;
+        me.wait_ready()?;
+        Ok(me)
+    }
+
+    fn wait_ready(&mut self) -> Result<()> {
+        let deadline = Instant::now() + READY_TIMEOUT;
+        loop {
+            if let Some(status) = self.child.try_wait()? {
+                bail!("kube-apiserver exited with {status}:\n{}", self.log());
+            }
+            if http_get_ok(&self.url, "/healthz") {
+                return Ok(());
+            }
+            if Instant::now() > deadline {
+                bail!("kube-apiserver not ready in {READY_TIMEOUT:?}:\n{}", self.log());
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    fn write_kubeconfig(&self) -> Result<()> {
+        let cfg = format!(
+            "apiVersion: v1\nkind: Config\nclusters:\n- name: test\n  cluster:\n    server: {}\ncontexts:\n- name: test\n  context:\n    cluster: test\n    user: test\n    namespace: default\ncurrent-context: test\nusers:\n- name: test\n  user: {{}}\n",
+            self.url
+        );
+        std::fs::write(self.kubeconfig(), cfg)?;
+        Ok(())
+    }
+
+    pub fn kubeconfig(&self) -> PathBuf {
+        self.dir.path().join("kubeconfig")
+    }
+
+    pub fn dir(&self) -> &Path {
+        self.dir.path()
+    }
+
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("apiserver.log")).unwrap_or_default()
+    }
+
+    /// Whether the process is still running.
+    pub fn alive(&mut self) -> bool {
+        matches!(self.child.try_wait(), Ok(None))
+    }
+
+    /// A kube-rs client for this server.
+    pub async fn client(&self) -> Result<kube::Client> {
+        let config = kube::Config::new(self.url.parse()?);
+        Ok(kube::Client::try_from(config)?)
+    }
+}
+
+impl Drop for ApiServerProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A one-shot HTTP/1.0 GET on loopback; true on a 200.
+pub fn http_get_ok(base: &str, path: &str) -> bool {
+    use std::io::{Read, Write};
+    let Some(hostport) = base.strip_prefix("http://") else { return false };
+    let Ok(mut s) = std::net::TcpStream::connect(hostport) else { return false };
+    let _ = s.set_read_timeout(Some(Duration::from_secs(2)));
+    if s.write_all(format!("GET {path} HTTP/1.0\r\nHost: {hostport}\r\n\r\n").as_bytes()).is_err() {
+        return false;
+    }
+    let mut resp = String::new();
+    let _ = s.read_to_string(&mut resp);
+    resp.starts_with("HTTP/1.0 200") || resp.starts_with("HTTP/1.1 200")
+}
+
+/// etcd plus an apiserver on it.
+pub struct TestCluster {
+    pub apiserver: ApiServerProcess,
+    pub etcd: EtcdProcess,
+}
+
+impl TestCluster {
+    pub fn start() -> Result<Self> {
+        let etcd = EtcdProcess::start()?;
+        let apiserver = ApiServerProcess::start(&etcd.endpoints(), &[])?;
+        Ok(Self { apiserver, etcd })
+    }
+
+    /// Run the real kubectl of the given minor version (27..=33) against
+    /// this cluster.
+    pub fn kubectl(&self, minor: u32, args: &[&str]) -> Output {
+        self.kubectl_stdin(minor, args, None)
+    }
+
+    pub fn kubectl_stdin(&self, minor: u32, args: &[&str], stdin: Option<&str>) -> Output {
+        use std::io::Write;
+        let bin = kubectl_path(minor);
+        let mut cmd = Command::new(&bin);
+        cmd.arg(format!("--kubeconfig={}", self.apiserver.kubeconfig().display()))
+            .args(args)
+            .env("HOME", self.apiserver.dir())
+            .env_remove("KUBECONFIG")
+            .stdin(if stdin.is_some() { Stdio::piped() } else { Stdio::null() })
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        let mut child = cmd.spawn().unwrap_or_else(|e| panic!("run {}: {e}", bin.display()));
+        if let Some(input) = stdin {
+            child.stdin.take().expect("piped").write_all(input.as_bytes()).expect("write stdin");
+        }
+        child.wait_with_output().expect("kubectl output")
+    }
+}
+
+/// Where the real kubectl 1.<minor> is installed.
+pub fn kubectl_path(minor: u32) -> PathBuf {
+    PathBuf::from(format!("/usr/lib/google-cloud-sdk/bin/kubectl.1.{minor}"))
+}
