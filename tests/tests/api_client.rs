@@ -203,6 +203,7 @@ async fn too_old_resource_versions_get_410() {
         cms.create(&PostParams::default(), &cm(&format!("n{i}"), &[])).await.unwrap();
     }
     // The watch cache no longer holds events after `rv`.
+    // As upstream, the answer is a 200 watch whose only event is an ERROR.
     let mut stream = cms.watch(&WatchParams::default(), &rv).await.unwrap().boxed();
     match stream.try_next().await {
         Ok(Some(WatchEvent::Error(e))) => assert_eq!(e.code, 410),
@@ -215,6 +216,8 @@ async fn too_old_resource_versions_get_410() {
     let token = page.metadata.continue_.clone().expect("more pages");
     let store = apiserver::storage::etcd::EtcdStore::connect(&etcd.endpoints()).await.unwrap();
     use apiserver::storage::Store;
+    // Compact past the first page's revision.
+    cms.create(&PostParams::default(), &cm("after", &[])).await.unwrap();
     let now = store.current_revision().await.unwrap();
     store.compact(now).await.unwrap();
     let err = cms.list(&ListParams::default().limit(3).continue_token(&token)).await.unwrap_err();
@@ -245,7 +248,7 @@ async fn every_patch_type() {
     // JSON patch, including a failing test op (422, nothing written).
     let jp: json_patch::Patch = serde_json::from_value(json!([
         {"op": "add", "path": "/metadata/annotations", "value": {"a": "b"}},
-        {"op": "replace", "path": "/spec/activeDeadlineSeconds", "value": 100}
+        {"op": "add", "path": "/spec/activeDeadlineSeconds", "value": 100}
     ]))
     .unwrap();
     let p = pods.patch("two", &PatchParams::default(), &Patch::<()>::Json(jp)).await.unwrap();

@@ -70,7 +70,13 @@ pub async fn dispatch(api: Arc<Api>, req: http::Request<Body>) -> Response {
     let (parts, body) = req.into_parts();
     let body = match read_body(body).await {
         Ok(b) => b,
-        Err(e) => return e.into_response(),
+        Err(e) => {
+            // The rest of the body is unread: this connection cannot carry
+            // another request, so tell the client not to reuse it.
+            let mut resp = e.into_response();
+            resp.headers_mut().insert(http::header::CONNECTION, http::HeaderValue::from_static("close"));
+            return resp;
+        }
     };
     let query = Query::parse(parts.uri.query());
     let path = parts.uri.path().to_string();

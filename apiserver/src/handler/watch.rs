@@ -81,7 +81,12 @@ pub(crate) async fn watch(ctx: &Ctx<'_>, name: Option<&str>) -> ApiResult<Respon
             Some(r)
         }
     };
-    let sub = ctx.api.cache.subscribe(&prefix, from)?;
+    let sub = match ctx.api.cache.subscribe(&prefix, from) {
+        Ok(s) => s,
+        // Upstream answers a too-old watch with a 200 stream of one ERROR event.
+        Err(e) if e.code == 410 => return Ok(error_stream(&e)),
+        Err(e) => return Err(e),
+    };
 
     let render = Render {
         output: ctx.output,
@@ -118,6 +123,16 @@ pub(crate) async fn watch(ctx: &Ctx<'_>, name: Option<&str>) -> ApiResult<Respon
         .header(header::CACHE_CONTROL, "no-cache, private")
         .body(Body::from_stream(stream))
         .expect("valid response"))
+}
+
+fn error_stream(e: &crate::error::ApiError) -> Response {
+    let mut line = serde_json::to_vec(&json!({"type": "ERROR", "object": e.status()})).unwrap_or_default();
+    line.push(b'\n');
+    Response::builder()
+        .status(StatusCode::OK)
+        .header(header::CONTENT_TYPE, crate::codec::JSON)
+        .body(Body::from(line))
+        .expect("valid response")
 }
 
 struct Watcher {
