@@ -15,10 +15,18 @@ use crate::meta;
 use crate::registry::ResourceInfo;
 use crate::strategy::FieldError;
 
-pub async fn before_create(api: &Api, info: &ResourceInfo, obj: &mut Value, dry_run: bool) -> ApiResult<()> {
+pub async fn before_create(
+    api: &Api,
+    info: &ResourceInfo,
+    obj: &mut Value,
+    dry_run: bool,
+) -> ApiResult<()> {
     if info.namespaced {
         let ns = meta::namespace(obj).unwrap_or("").to_string();
-        let ns_info = api.registry.find("", "v1", "namespaces").expect("namespaces are registered");
+        let ns_info = api
+            .registry
+            .find("", "v1", "namespaces")
+            .expect("namespaces are registered");
         let key = meta::key(&api.prefix, ns_info, None, &ns);
         match api.store.get(&key).await? {
             None => return Err(ApiError::not_found(ns_info, &ns)),
@@ -51,17 +59,36 @@ pub fn undo_create(api: &Api, info: &ResourceInfo, obj: &Value) {
 pub async fn after_create(api: &Api, info: &ResourceInfo, obj: &Value) {
     if info.plural == "namespaces" {
         let Some(ns) = meta::name(obj) else { return };
-        let Some(sa) = api.registry.find("", "v1", "serviceaccounts") else { return };
-        let body = json!({"apiVersion": "v1", "kind": "ServiceAccount", "metadata": {"name": "default"}});
-        match Box::pin(create_object(api, sa, Some(ns), body, WriteOptions::internal())).await {
+        let Some(sa) = api.registry.find("", "v1", "serviceaccounts") else {
+            return;
+        };
+        let body =
+            json!({"apiVersion": "v1", "kind": "ServiceAccount", "metadata": {"name": "default"}});
+        match Box::pin(create_object(
+            api,
+            sa,
+            Some(ns),
+            body,
+            WriteOptions::internal(),
+        ))
+        .await
+        {
             Ok(_) => {}
             Err(e) if e.code == 409 => {}
-            Err(e) => tracing::warn!(namespace = ns, error = %e, "could not create the default ServiceAccount"),
+            Err(e) => {
+                tracing::warn!(namespace = ns, error = %e, "could not create the default ServiceAccount")
+            }
         }
     }
 }
 
-pub fn before_update(api: &Api, info: &ResourceInfo, new: &mut Value, old: &Value, dry_run: bool) -> ApiResult<()> {
+pub fn before_update(
+    api: &Api,
+    info: &ResourceInfo,
+    new: &mut Value,
+    old: &Value,
+    dry_run: bool,
+) -> ApiResult<()> {
     if info.plural == "services" {
         allocate_service(api, info, new, Some(old))?;
         if dry_run {
@@ -86,10 +113,18 @@ pub fn after_delete(api: &Api, info: &ResourceInfo, obj: &Value) {
 
 /// Mark every stored Service's addresses as taken (at start).
 pub async fn rebuild_allocations(api: &Api) -> ApiResult<()> {
-    let info = api.registry.find("", "v1", "services").expect("services are registered");
-    let list = api.store.list(&meta::key_prefix(&api.prefix, info, None), None, None, None).await?;
+    let info = api
+        .registry
+        .find("", "v1", "services")
+        .expect("services are registered");
+    let list = api
+        .store
+        .list(&meta::key_prefix(&api.prefix, info, None), None, None, None)
+        .await?;
     for kv in list.items {
-        let Ok(svc) = serde_json::from_slice::<Value>(&kv.value) else { continue };
+        let Ok(svc) = serde_json::from_slice::<Value>(&kv.value) else {
+            continue;
+        };
         if let Some(ip) = cluster_ip(&svc) {
             let _ = api.services.allocate_ip(Some(ip));
         }
@@ -107,23 +142,44 @@ fn cluster_ip(svc: &Value) -> Option<Ipv4Addr> {
 fn node_ports(svc: &Value) -> Vec<u16> {
     svc["spec"]["ports"]
         .as_array()
-        .map(|ps| ps.iter().filter_map(|p| p["nodePort"].as_u64()).map(|p| p as u16).collect())
+        .map(|ps| {
+            ps.iter()
+                .filter_map(|p| p["nodePort"].as_u64())
+                .map(|p| p as u16)
+                .collect()
+        })
         .unwrap_or_default()
 }
 
 fn needs_node_ports(svc: &Value) -> bool {
-    matches!(svc["spec"]["type"].as_str(), Some("NodePort" | "LoadBalancer"))
+    matches!(
+        svc["spec"]["type"].as_str(),
+        Some("NodePort" | "LoadBalancer")
+    )
 }
 
 /// Allocate what `svc` lacks. On update, addresses the old version holds are
 /// kept (an update that omits clusterIP keeps it, as upstream).
-fn allocate_service(api: &Api, info: &ResourceInfo, svc: &mut Value, old: Option<&Value>) -> ApiResult<()> {
+fn allocate_service(
+    api: &Api,
+    info: &ResourceInfo,
+    svc: &mut Value,
+    old: Option<&Value>,
+) -> ApiResult<()> {
     let name = meta::name(svc).unwrap_or("").to_string();
-    let invalid = |field: &str, value: Value, e: String| ApiError::invalid(info, &name, &[FieldError::invalid(field, value, e)]);
-    let svc_type = svc["spec"]["type"].as_str().unwrap_or("ClusterIP").to_string();
+    let invalid = |field: &str, value: Value, e: String| {
+        ApiError::invalid(info, &name, &[FieldError::invalid(field, value, e)])
+    };
+    let svc_type = svc["spec"]["type"]
+        .as_str()
+        .unwrap_or("ClusterIP")
+        .to_string();
     // ClusterIP.
     let old_ip = old.and_then(|o| o["spec"]["clusterIP"].as_str().map(String::from));
-    let requested = svc["spec"]["clusterIP"].as_str().filter(|s| !s.is_empty()).map(String::from);
+    let requested = svc["spec"]["clusterIP"]
+        .as_str()
+        .filter(|s| !s.is_empty())
+        .map(String::from);
     let mut taken_ip = None;
     if svc_type != "ExternalName" {
         match (requested.as_deref(), old_ip.as_deref()) {
@@ -136,12 +192,20 @@ fn allocate_service(api: &Api, info: &ResourceInfo, svc: &mut Value, old: Option
             (r, _) => {
                 let want = match r {
                     Some(s) => Some(s.parse::<Ipv4Addr>().map_err(|_| {
-                        invalid("spec.clusterIPs", json!([s]), "must be a valid IP address, (e.g. 10.9.8.7 or 2001:db8::ffff)".into())
+                        invalid(
+                            "spec.clusterIPs",
+                            json!([s]),
+                            "must be a valid IP address, (e.g. 10.9.8.7 or 2001:db8::ffff)".into(),
+                        )
                     })?),
                     None => None,
                 };
                 let ip = api.services.allocate_ip(want).map_err(|e| {
-                    invalid("spec.clusterIPs", json!([r.unwrap_or("")]), format!("failed to allocate IP {}: {e}", r.unwrap_or("")))
+                    invalid(
+                        "spec.clusterIPs",
+                        json!([r.unwrap_or("")]),
+                        format!("failed to allocate IP {}: {e}", r.unwrap_or("")),
+                    )
                 })?;
                 taken_ip = Some(ip);
                 svc["spec"]["clusterIP"] = json!(ip.to_string());
@@ -161,7 +225,10 @@ fn allocate_service(api: &Api, info: &ResourceInfo, svc: &mut Value, old: Option
         let n = svc["spec"]["ports"].as_array().map_or(0, Vec::len);
         for i in 0..n {
             let port = &mut svc["spec"]["ports"][i];
-            let kept = old_ports.iter().find(|(p, _)| Some(*p) == port["port"].as_i64()).map(|(_, np)| *np);
+            let kept = old_ports
+                .iter()
+                .find(|(p, _)| Some(*p) == port["port"].as_i64())
+                .map(|(_, np)| *np);
             let result = match (port["nodePort"].as_u64(), kept) {
                 (Some(np), Some(k)) if np == k => continue,
                 (None, Some(k)) => {
@@ -184,7 +251,11 @@ fn allocate_service(api: &Api, info: &ResourceInfo, svc: &mut Value, old: Option
                         api.services.release_ip(ip);
                     }
                     let value = port["nodePort"].clone();
-                    return Err(invalid(&format!("spec.ports[{i}].nodePort"), value, e.to_string()));
+                    return Err(invalid(
+                        &format!("spec.ports[{i}].nodePort"),
+                        value,
+                        e.to_string(),
+                    ));
                 }
             }
         }
@@ -200,7 +271,15 @@ fn release_service(api: &Api, svc: &Value, keep: Option<&Value>) {
             api.services.release_ip(ip);
         }
     }
-    let kept_ports = keep.map(|k| if needs_node_ports(k) { node_ports(k) } else { Vec::new() }).unwrap_or_default();
+    let kept_ports = keep
+        .map(|k| {
+            if needs_node_ports(k) {
+                node_ports(k)
+            } else {
+                Vec::new()
+            }
+        })
+        .unwrap_or_default();
     for p in node_ports(svc) {
         if !kept_ports.contains(&p) {
             api.services.release_port(p);

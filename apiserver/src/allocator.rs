@@ -87,7 +87,10 @@ fn parse_cidr(cidr: &str) -> Result<(u32, u32), AllocError> {
 fn parse_ports(range: &str) -> Result<(u32, u32), AllocError> {
     let bad = || AllocError::BadRange(range.to_string());
     let (a, b) = range.split_once('-').ok_or_else(bad)?;
-    let (a, b): (u32, u32) = (a.trim().parse().map_err(|_| bad())?, b.trim().parse().map_err(|_| bad())?);
+    let (a, b): (u32, u32) = (
+        a.trim().parse().map_err(|_| bad())?,
+        b.trim().parse().map_err(|_| bad())?,
+    );
     if a == 0 || a > b || b > 65535 {
         return Err(bad());
     }
@@ -101,8 +104,16 @@ impl ServiceAllocator {
         Ok(Self {
             cidr: cidr.to_string(),
             ports_text: ports.to_string(),
-            ips: Mutex::new(Range { first, last, used: HashSet::new() }),
-            ports: Mutex::new(Range { first: pf, last: pl, used: HashSet::new() }),
+            ips: Mutex::new(Range {
+                first,
+                last,
+                used: HashSet::new(),
+            }),
+            ports: Mutex::new(Range {
+                first: pf,
+                last: pl,
+                used: HashSet::new(),
+            }),
             first_ip: Ipv4Addr::from(first),
         })
     }
@@ -126,7 +137,11 @@ impl ServiceAllocator {
     }
 
     pub fn release_ip(&self, ip: Ipv4Addr) {
-        self.ips.lock().expect("allocator lock").used.remove(&u32::from(ip));
+        self.ips
+            .lock()
+            .expect("allocator lock")
+            .used
+            .remove(&u32::from(ip));
     }
 
     /// Allocate `port` (a specific request) or any free NodePort.
@@ -147,7 +162,11 @@ impl ServiceAllocator {
     }
 
     pub fn release_port(&self, port: u16) {
-        self.ports.lock().expect("allocator lock").used.remove(&(port as u32));
+        self.ports
+            .lock()
+            .expect("allocator lock")
+            .used
+            .remove(&(port as u32));
     }
 }
 
@@ -168,9 +187,18 @@ mod tests {
         }
         assert_eq!(a.allocate_ip(None), Err(AllocError::Full));
         a.release_ip(Ipv4Addr::new(10, 96, 0, 5));
-        assert_eq!(a.allocate_ip(Some(Ipv4Addr::new(10, 96, 0, 5))), Ok(Ipv4Addr::new(10, 96, 0, 5)));
-        assert_eq!(a.allocate_ip(Some(Ipv4Addr::new(10, 96, 0, 5))), Err(AllocError::IpTaken));
-        assert!(matches!(a.allocate_ip(Some(Ipv4Addr::new(10, 97, 0, 5))), Err(AllocError::IpOutOfRange(_))));
+        assert_eq!(
+            a.allocate_ip(Some(Ipv4Addr::new(10, 96, 0, 5))),
+            Ok(Ipv4Addr::new(10, 96, 0, 5))
+        );
+        assert_eq!(
+            a.allocate_ip(Some(Ipv4Addr::new(10, 96, 0, 5))),
+            Err(AllocError::IpTaken)
+        );
+        assert!(matches!(
+            a.allocate_ip(Some(Ipv4Addr::new(10, 97, 0, 5))),
+            Err(AllocError::IpOutOfRange(_))
+        ));
     }
 
     #[test]
@@ -179,7 +207,10 @@ mod tests {
         assert_eq!(a.allocate_port(Some(30000)), Ok(30000));
         assert_eq!(a.allocate_port(None), Ok(30001));
         assert_eq!(a.allocate_port(None), Err(AllocError::Full));
-        assert!(matches!(a.allocate_port(Some(80)), Err(AllocError::PortOutOfRange(_))));
+        assert!(matches!(
+            a.allocate_port(Some(80)),
+            Err(AllocError::PortOutOfRange(_))
+        ));
         assert!(ServiceAllocator::new("10.96.0.0/12", "3-1").is_err());
     }
 }

@@ -10,14 +10,27 @@ use serde_json::{json, Value};
 use crate::error::ApiResult;
 use crate::handler::{create_object, Api, WriteOptions};
 
-pub const SYSTEM_NAMESPACES: [&str; 4] = ["default", "kube-system", "kube-public", "kube-node-lease"];
+pub const SYSTEM_NAMESPACES: [&str; 4] =
+    ["default", "kube-system", "kube-public", "kube-node-lease"];
 
 /// Create what is missing; existing objects are left as they are.
 pub async fn run(api: &Api, advertise: IpAddr, port: u16) -> ApiResult<()> {
     for ns in SYSTEM_NAMESPACES {
-        ensure(api, "namespaces", None, json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns}})).await?;
+        ensure(
+            api,
+            "namespaces",
+            None,
+            json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns}}),
+        )
+        .await?;
         // Namespaces made by an older version may lack their ServiceAccount.
-        ensure(api, "serviceaccounts", Some(ns), json!({"apiVersion": "v1", "kind": "ServiceAccount", "metadata": {"name": "default"}})).await?;
+        ensure(
+            api,
+            "serviceaccounts",
+            Some(ns),
+            json!({"apiVersion": "v1", "kind": "ServiceAccount", "metadata": {"name": "default"}}),
+        )
+        .await?;
     }
     let labels = json!({"component": "apiserver", "provider": "kubernetes"});
     ensure(
@@ -57,7 +70,10 @@ pub async fn run(api: &Api, advertise: IpAddr, port: u16) -> ApiResult<()> {
 }
 
 async fn ensure(api: &Api, plural: &str, ns: Option<&str>, obj: Value) -> ApiResult<()> {
-    let info = api.registry.find("", "v1", plural).expect("core kinds are registered");
+    let info = api
+        .registry
+        .find("", "v1", plural)
+        .expect("core kinds are registered");
     match create_object(api, info, ns, obj, WriteOptions::internal()).await {
         Ok(_) => Ok(()),
         Err(e) if e.code == 409 => Ok(()),

@@ -43,9 +43,7 @@ pub fn decode_body(headers: &HeaderMap, body: &[u8]) -> ApiResult<Value> {
 
 pub fn decode_json(body: &[u8]) -> ApiResult<Value> {
     serde_json::from_slice(body).map_err(|e| {
-        ApiError::bad_request(format!(
-            "couldn't get version/kind; json parse error: {e}"
-        ))
+        ApiError::bad_request(format!("couldn't get version/kind; json parse error: {e}"))
     })
 }
 
@@ -62,9 +60,13 @@ pub enum Output {
     Json,
     Yaml,
     /// A meta.k8s.io Table (apiVersion v1 or v1beta1).
-    Table { v1beta1: bool },
+    Table {
+        v1beta1: bool,
+    },
     /// PartialObjectMetadata (or ...List for lists).
-    Metadata { v1beta1: bool },
+    Metadata {
+        v1beta1: bool,
+    },
 }
 
 /// Choose the response form from the Accept header: the first entry we can
@@ -160,7 +162,12 @@ mod tests {
     fn protobuf_first_falls_back_to_json() {
         let a = "application/vnd.kubernetes.protobuf, */*";
         assert_eq!(accept(a).unwrap(), Output::Json);
-        assert_eq!(accept("application/vnd.kubernetes.protobuf").unwrap_err().code, 406);
+        assert_eq!(
+            accept("application/vnd.kubernetes.protobuf")
+                .unwrap_err()
+                .code,
+            406
+        );
     }
 
     #[test]
@@ -173,7 +180,10 @@ mod tests {
     #[test]
     fn bodies_in_json_and_yaml() {
         let mut h = HeaderMap::new();
-        h.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/yaml"));
+        h.insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/yaml"),
+        );
         let v = decode_body(&h, b"kind: Pod\nmetadata:\n  name: x\n").unwrap();
         assert_eq!(v["metadata"]["name"], "x");
         assert_eq!(decode_body(&h, b"kind: [").unwrap_err().code, 400);

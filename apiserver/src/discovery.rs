@@ -32,7 +32,12 @@ fn subresource_kind(info: &ResourceInfo, sub: &str) -> (&'static str, &'static s
 }
 
 /// Paths that are not API resources. `None` when `path` is not one of them.
-pub fn non_resource(api: &Api, method: &Method, path: &str, headers: &HeaderMap) -> Option<ApiResult<Response>> {
+pub fn non_resource(
+    api: &Api,
+    method: &Method,
+    path: &str,
+    headers: &HeaderMap,
+) -> Option<ApiResult<Response>> {
     if method != Method::GET && method != Method::HEAD {
         return None;
     }
@@ -41,10 +46,14 @@ pub fn non_resource(api: &Api, method: &Method, path: &str, headers: &HeaderMap)
         "/healthz" | "/livez" | "/readyz" => (StatusCode::OK, "ok").into_response(),
         "/openapi/v2" => openapi_v2(api, headers),
         "/openapi/v3" | "/openapi/v3/" => codec::json(StatusCode::OK, &api.openapi.v3_index()),
-        p if p.starts_with("/openapi/v3/") => match api.openapi.v3_document(&p["/openapi/v3/".len()..]) {
-            Some((bytes, _hash)) => (StatusCode::OK, [(header::CONTENT_TYPE, codec::JSON)], bytes).into_response(),
-            None => return Some(Err(ApiError::path_not_found())),
-        },
+        p if p.starts_with("/openapi/v3/") => {
+            match api.openapi.v3_document(&p["/openapi/v3/".len()..]) {
+                Some((bytes, _hash)) => {
+                    (StatusCode::OK, [(header::CONTENT_TYPE, codec::JSON)], bytes).into_response()
+                }
+                None => return Some(Err(ApiError::path_not_found())),
+            }
+        }
         _ => return None,
     };
     Some(Ok(resp))
@@ -53,17 +62,28 @@ pub fn non_resource(api: &Api, method: &Method, path: &str, headers: &HeaderMap)
 /// kubectl 1.27/1.28 ask for the v2 document in protobuf first; an empty
 /// protobuf answer lets them carry on with what they compiled in.
 fn openapi_v2(api: &Api, headers: &HeaderMap) -> Response {
-    let accept = headers.get(header::ACCEPT).and_then(|v| v.to_str().ok()).unwrap_or("");
+    let accept = headers
+        .get(header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
     let first = accept.split(',').next().unwrap_or("").trim();
     if first.starts_with("application/com.github.proto-openapi.spec.v2") {
         return (
             StatusCode::OK,
-            [(header::CONTENT_TYPE, "application/com.github.proto-openapi.spec.v2.v1.0+protobuf")],
+            [(
+                header::CONTENT_TYPE,
+                "application/com.github.proto-openapi.spec.v2.v1.0+protobuf",
+            )],
             Vec::<u8>::new(),
         )
             .into_response();
     }
-    (StatusCode::OK, [(header::CONTENT_TYPE, codec::JSON)], api.openapi.v2_document()).into_response()
+    (
+        StatusCode::OK,
+        [(header::CONTENT_TYPE, codec::JSON)],
+        api.openapi.v2_document(),
+    )
+        .into_response()
 }
 
 /// The aggregated discovery version the client asked for, if any.
@@ -86,7 +106,12 @@ fn aggregated(headers: &HeaderMap) -> Option<&'static str> {
     None
 }
 
-pub fn serve(api: &Api, method: &Method, target: Target, headers: &HeaderMap) -> ApiResult<Response> {
+pub fn serve(
+    api: &Api,
+    method: &Method,
+    target: Target,
+    headers: &HeaderMap,
+) -> ApiResult<Response> {
     if method != Method::GET {
         return Err(ApiError::method_not_allowed());
     }
@@ -94,8 +119,14 @@ pub fn serve(api: &Api, method: &Method, target: Target, headers: &HeaderMap) ->
     if matches!(target, Target::LegacyVersions | Target::Groups) {
         if let Some(v) = aggregated(headers) {
             let body = aggregated_list(api, legacy, v);
-            let ct = format!("application/json;g=apidiscovery.k8s.io;v={v};as=APIGroupDiscoveryList");
-            return Ok((StatusCode::OK, [(header::CONTENT_TYPE, ct)], body.to_string()).into_response());
+            let ct =
+                format!("application/json;g=apidiscovery.k8s.io;v={v};as=APIGroupDiscoveryList");
+            return Ok((
+                StatusCode::OK,
+                [(header::CONTENT_TYPE, ct)],
+                body.to_string(),
+            )
+                .into_response());
         }
     }
     let body = match target {
@@ -191,8 +222,14 @@ fn resource_list(api: &Api, group: &str, version: &str) -> ApiResult<Value> {
             resources.push(s);
         }
     }
-    let gv = if group.is_empty() { version.to_string() } else { format!("{group}/{version}") };
-    Ok(json!({"kind": "APIResourceList", "apiVersion": "v1", "groupVersion": gv, "resources": resources}))
+    let gv = if group.is_empty() {
+        version.to_string()
+    } else {
+        format!("{group}/{version}")
+    };
+    Ok(
+        json!({"kind": "APIResourceList", "apiVersion": "v1", "groupVersion": gv, "resources": resources}),
+    )
 }
 
 /// apidiscovery.k8s.io APIGroupDiscoveryList for /api (legacy) or /apis.

@@ -77,7 +77,11 @@ impl ApiError {
 
     /// A 404 for a path that names no resource.
     pub fn path_not_found() -> Self {
-        Self::new(404, "NotFound", "the server could not find the requested resource")
+        Self::new(
+            404,
+            "NotFound",
+            "the server could not find the requested resource",
+        )
     }
 
     pub fn already_exists(info: &ResourceInfo, name: &str) -> Self {

@@ -20,7 +20,9 @@ pub struct Metrics {
 impl Metrics {
     pub fn observe(&self, verb: &str, resource: &str, code: u16, elapsed: Duration) {
         let mut m = self.requests.lock().expect("metrics lock");
-        let s = m.entry((verb.to_string(), resource.to_string(), code)).or_default();
+        let s = m
+            .entry((verb.to_string(), resource.to_string(), code))
+            .or_default();
         s.count += 1;
         s.seconds += elapsed.as_secs_f64();
     }
@@ -34,14 +36,19 @@ impl Metrics {
         for ((verb, resource, code), s) in m.iter() {
             let _ = writeln!(out, "apiserver_request_total{{verb=\"{verb}\",resource=\"{resource}\",code=\"{code}\"}} {}", s.count);
         }
-        out.push_str("# HELP apiserver_request_duration_seconds_sum Total time spent serving requests.\n");
+        out.push_str(
+            "# HELP apiserver_request_duration_seconds_sum Total time spent serving requests.\n",
+        );
         out.push_str("# TYPE apiserver_request_duration_seconds_sum counter\n");
         for ((verb, resource, code), s) in m.iter() {
             let _ = writeln!(out, "apiserver_request_duration_seconds_sum{{verb=\"{verb}\",resource=\"{resource}\",code=\"{code}\"}} {:.6}", s.seconds);
         }
         out.push_str("# HELP apiserver_watch_cache_resource_version The revision the watch cache has reached.\n");
         out.push_str("# TYPE apiserver_watch_cache_resource_version gauge\n");
-        let _ = writeln!(out, "apiserver_watch_cache_resource_version {watch_cache_revision}");
+        let _ = writeln!(
+            out,
+            "apiserver_watch_cache_resource_version {watch_cache_revision}"
+        );
         out
     }
 }
@@ -56,7 +63,10 @@ mod tests {
         m.observe("GET", "pods", 200, Duration::from_millis(5));
         m.observe("GET", "pods", 200, Duration::from_millis(5));
         let text = m.render(7);
-        assert!(text.contains("apiserver_request_total{verb=\"GET\",resource=\"pods\",code=\"200\"} 2"), "{text}");
+        assert!(
+            text.contains("apiserver_request_total{verb=\"GET\",resource=\"pods\",code=\"200\"} 2"),
+            "{text}"
+        );
         assert!(text.contains("apiserver_watch_cache_resource_version 7"));
     }
 }

@@ -27,7 +27,10 @@ pub enum Target {
     /// `/apis/<group>`
     Group(String),
     /// `/api/v1` or `/apis/<group>/<version>`
-    ResourceList { group: String, version: String },
+    ResourceList {
+        group: String,
+        version: String,
+    },
     Resource(ResourcePath),
     Unknown,
 }
@@ -65,7 +68,9 @@ fn resource(group: &str, version: &str, rest: &[&str]) -> Target {
     let (namespace, resource, name, subresource) = match rest {
         // namespaces/<ns>/<resource>[/<name>[/<sub>]]: a namespaced resource,
         // except `namespaces/<name>/<sub>` for the namespaces' own subresources.
-        ["namespaces", ns, res, tail @ ..] if !is_namespace_subresource(res) || !tail.is_empty() => {
+        ["namespaces", ns, res, tail @ ..]
+            if !is_namespace_subresource(res) || !tail.is_empty() =>
+        {
             match tail {
                 [] => (Some(ns), *res, None, None),
                 [name] => (Some(ns), *res, Some(name), None),
@@ -120,7 +125,10 @@ mod tests {
     #[test]
     fn namespace_objects_and_their_subresources() {
         let r = res("/api/v1/namespaces/kube-system");
-        assert_eq!((r.namespace, r.resource.as_str(), r.name.as_deref()), (None, "namespaces", Some("kube-system")));
+        assert_eq!(
+            (r.namespace, r.resource.as_str(), r.name.as_deref()),
+            (None, "namespaces", Some("kube-system"))
+        );
         let r = res("/api/v1/namespaces/foo/finalize");
         assert_eq!(r.resource, "namespaces");
         assert_eq!(r.subresource.as_deref(), Some("finalize"));
@@ -134,7 +142,10 @@ mod tests {
         let r = res("/api/v1/watch/namespaces/default/pods");
         assert!(r.watch_prefix);
         assert_eq!(parse("/api"), Target::LegacyVersions);
-        assert_eq!(parse("/apis/coordination.k8s.io"), Target::Group("coordination.k8s.io".into()));
+        assert_eq!(
+            parse("/apis/coordination.k8s.io"),
+            Target::Group("coordination.k8s.io".into())
+        );
         assert_eq!(parse("/api/v1/namespaces/a/pods/b/c/d"), Target::Unknown);
         assert_eq!(parse("/api/v1/pods//x"), Target::Unknown);
     }

@@ -23,8 +23,11 @@ pub async fn build(config: &Config, store: Arc<dyn Store>) -> anyhow::Result<Arc
     let cache = WatchCache::start(store.clone(), format!("{prefix}/"), config.watch_cache_size)
         .await
         .context("loading the watch cache")?;
-    let services = ServiceAllocator::new(&config.service_cluster_ip_range, &config.service_node_port_range)
-        .context("service ranges")?;
+    let services = ServiceAllocator::new(
+        &config.service_cluster_ip_range,
+        &config.service_node_port_range,
+    )
+    .context("service ranges")?;
     let api = Arc::new(Api {
         registry,
         store,
@@ -34,7 +37,9 @@ pub async fn build(config: &Config, store: Arc<dyn Store>) -> anyhow::Result<Arc
         services,
         metrics: Default::default(),
     });
-    crate::admission::rebuild_allocations(&api).await.context("reading Services")?;
+    crate::admission::rebuild_allocations(&api)
+        .await
+        .context("reading Services")?;
     Ok(api)
 }
 
@@ -54,12 +59,16 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     let advertise = config.advertise_address.unwrap_or(config.bind_address);
     crate::bootstrap::run(&api, advertise, config.port)
         .await
-        .map_err(|e| anyhow::anyhow!("creating the bootstrap objects: {} ({})", e.message, e.code))?;
+        .map_err(|e| {
+            anyhow::anyhow!("creating the bootstrap objects: {} ({})", e.message, e.code)
+        })?;
     if let Some(every) = config.compaction_interval()? {
         tokio::spawn(compact_periodically(api.store.clone(), every));
     }
     let addr = SocketAddr::new(config.bind_address, config.port);
-    let listener = TcpListener::bind(addr).await.with_context(|| format!("binding {addr}"))?;
+    let listener = TcpListener::bind(addr)
+        .await
+        .with_context(|| format!("binding {addr}"))?;
     tracing::info!(%addr, "serving the Kubernetes API over plain HTTP (no authentication)");
     serve(api, listener).await
 }

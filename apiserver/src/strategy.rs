@@ -71,7 +71,11 @@ impl FieldError {
         }
     }
 
-    pub fn invalid(field: impl Into<String>, value: impl Serialize, detail: impl Into<String>) -> Self {
+    pub fn invalid(
+        field: impl Into<String>,
+        value: impl Serialize,
+        detail: impl Into<String>,
+    ) -> Self {
         Self {
             kind: FieldErrorType::Invalid,
             field: field.into(),
@@ -89,7 +93,11 @@ impl FieldError {
         }
     }
 
-    pub fn not_supported(field: impl Into<String>, value: impl Serialize, supported: &[&str]) -> Self {
+    pub fn not_supported(
+        field: impl Into<String>,
+        value: impl Serialize,
+        supported: &[&str],
+    ) -> Self {
         let quoted: Vec<String> = supported.iter().map(|s| format!("\"{s}\"")).collect();
         Self {
             kind: FieldErrorType::NotSupported,
@@ -220,7 +228,9 @@ pub trait KindStrategy: Send + Sync + 'static {
 }
 
 /// The object's metadata.name.
-pub fn name_of<K: k8s_openapi::Metadata<Ty = k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta>>(
+pub fn name_of<
+    K: k8s_openapi::Metadata<Ty = k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta>,
+>(
     obj: &K,
 ) -> String {
     obj.metadata().name.clone().unwrap_or_default()
@@ -364,7 +374,10 @@ mod tests {
     #[test]
     fn field_error_messages_match_upstream() {
         let e = FieldError::invalid("metadata.name", "A_b", "a lowercase RFC 1123 subdomain");
-        assert_eq!(e.to_string(), "metadata.name: Invalid value: \"A_b\": a lowercase RFC 1123 subdomain");
+        assert_eq!(
+            e.to_string(),
+            "metadata.name: Invalid value: \"A_b\": a lowercase RFC 1123 subdomain"
+        );
         let r = FieldError::required("spec.containers", "");
         assert_eq!(r.to_string(), "spec.containers: Required value");
     }

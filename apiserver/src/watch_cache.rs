@@ -71,7 +71,11 @@ fn decode(key: &str, bytes: &[u8], rv: i64) -> Option<Value> {
 
 impl WatchCache {
     /// Load everything under `prefix` and follow the store from there.
-    pub async fn start(store: Arc<dyn Store>, prefix: String, capacity: usize) -> ApiResult<Arc<Self>> {
+    pub async fn start(
+        store: Arc<dyn Store>,
+        prefix: String,
+        capacity: usize,
+    ) -> ApiResult<Arc<Self>> {
         let (tx, _) = broadcast::channel(capacity.max(16));
         let (revision, _) = watch::channel(0);
         let cache = Arc::new(Self {
@@ -111,7 +115,12 @@ impl WatchCache {
         let objects = list
             .items
             .iter()
-            .filter_map(|kv| Some((kv.key.clone(), Arc::new(decode(&kv.key, &kv.value, kv.mod_revision)?))))
+            .filter_map(|kv| {
+                Some((
+                    kv.key.clone(),
+                    Arc::new(decode(&kv.key, &kv.value, kv.mod_revision)?),
+                ))
+            })
             .collect();
         let (tx, _) = broadcast::channel(self.capacity.max(16));
         let mut st = self.state.lock().expect("watch cache lock");
@@ -150,7 +159,9 @@ impl WatchCache {
                 Arc::new(last)
             }
             _ => {
-                let Some(obj) = decode(&ev.key, &ev.value, ev.revision) else { return };
+                let Some(obj) = decode(&ev.key, &ev.value, ev.revision) else {
+                    return;
+                };
                 let obj = Arc::new(obj);
                 st.objects.insert(ev.key.clone(), obj.clone());
                 obj
@@ -214,7 +225,12 @@ impl WatchCache {
 
     /// One object by key, from the cache.
     pub fn get(&self, key: &str) -> Option<Arc<Value>> {
-        self.state.lock().expect("watch cache lock").objects.get(key).cloned()
+        self.state
+            .lock()
+            .expect("watch cache lock")
+            .objects
+            .get(key)
+            .cloned()
     }
 
     /// Start a watch of `prefix` after revision `from`. With `None`, the

@@ -40,7 +40,9 @@ impl ApiServerProcess {
                 binary.display()
             );
         }
-        let dir = tempfile::Builder::new().prefix("apiserver-test-").tempdir()?;
+        let dir = tempfile::Builder::new()
+            .prefix("apiserver-test-")
+            .tempdir()?;
         let addr = free_loopback_addr()?;
         let log = File::create(dir.path().join("apiserver.log"))?;
         let child = Command::new(&binary)
@@ -48,7 +50,10 @@ impl ApiServerProcess {
             .arg("--bind-address=127.0.0.1")
             .arg(format!("--port={}", addr.port()))
             .args(extra_args)
-            .env("RUST_LOG", std::env::var("RUST_LOG").unwrap_or_else(|_| "info".into()))
+            .env(
+                "RUST_LOG",
+                std::env::var("RUST_LOG").unwrap_or_else(|_| "info".into()),
+            )
             .stdin(Stdio::null())
             .stdout(log.try_clone()?)
             .stderr(log)
@@ -71,7 +76,10 @@ impl ApiServerProcess {
                 return Ok(());
             }
             if Instant::now() > deadline {
-                bail!("kube-apiserver not ready in {READY_TIMEOUT:?}:\n{}", self.log());
+                bail!(
+                    "kube-apiserver not ready in {READY_TIMEOUT:?}:\n{}",
+                    self.log()
+                );
             }
             std::thread::sleep(Duration::from_millis(50));
         }
@@ -120,10 +128,16 @@ impl Drop for ApiServerProcess {
 /// A one-shot HTTP/1.0 GET on loopback; true on a 200.
 pub fn http_get_ok(base: &str, path: &str) -> bool {
     use std::io::{Read, Write};
-    let Some(hostport) = base.strip_prefix("http://") else { return false };
-    let Ok(mut s) = std::net::TcpStream::connect(hostport) else { return false };
+    let Some(hostport) = base.strip_prefix("http://") else {
+        return false;
+    };
+    let Ok(mut s) = std::net::TcpStream::connect(hostport) else {
+        return false;
+    };
     let _ = s.set_read_timeout(Some(Duration::from_secs(2)));
-    if s.write_all(format!("GET {path} HTTP/1.0\r\nHost: {hostport}\r\n\r\n").as_bytes()).is_err() {
+    if s.write_all(format!("GET {path} HTTP/1.0\r\nHost: {hostport}\r\n\r\n").as_bytes())
+        .is_err()
+    {
         return false;
     }
     let mut resp = String::new();
@@ -154,16 +168,30 @@ impl TestCluster {
         use std::io::Write;
         let bin = kubectl_path(minor);
         let mut cmd = Command::new(&bin);
-        cmd.arg(format!("--kubeconfig={}", self.apiserver.kubeconfig().display()))
-            .args(args)
-            .env("HOME", self.apiserver.dir())
-            .env_remove("KUBECONFIG")
-            .stdin(if stdin.is_some() { Stdio::piped() } else { Stdio::null() })
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped());
-        let mut child = cmd.spawn().unwrap_or_else(|e| panic!("run {}: {e}", bin.display()));
+        cmd.arg(format!(
+            "--kubeconfig={}",
+            self.apiserver.kubeconfig().display()
+        ))
+        .args(args)
+        .env("HOME", self.apiserver.dir())
+        .env_remove("KUBECONFIG")
+        .stdin(if stdin.is_some() {
+            Stdio::piped()
+        } else {
+            Stdio::null()
+        })
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+        let mut child = cmd
+            .spawn()
+            .unwrap_or_else(|e| panic!("run {}: {e}", bin.display()));
         if let Some(input) = stdin {
-            child.stdin.take().expect("piped").write_all(input.as_bytes()).expect("write stdin");
+            child
+                .stdin
+                .take()
+                .expect("piped")
+                .write_all(input.as_bytes())
+                .expect("write stdin");
         }
         child.wait_with_output().expect("kubectl output")
     }

@@ -1,4 +1,4 @@
 //! Harness for end-to-end tests: starts real etcd and kube-apiserver processes.
 
-pub mod etcd;
 pub mod apiserver;
+pub mod etcd;

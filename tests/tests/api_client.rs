@@ -11,12 +11,17 @@ use e2e_tests::apiserver::{ApiServerProcess, TestCluster};
 use e2e_tests::etcd::EtcdProcess;
 use futures::{StreamExt, TryStreamExt};
 use k8s_openapi::api::core::v1::{ConfigMap, Namespace, Pod, Service, ServiceAccount};
-use kube::api::{Api, DeleteParams, ListParams, Patch, PatchParams, PostParams, WatchEvent, WatchParams};
+use kube::api::{
+    Api, DeleteParams, ListParams, Patch, PatchParams, PostParams, WatchEvent, WatchParams,
+};
 use kube::Client;
 use serde_json::json;
 
 fn pod(name: &str, labels: &[(&str, &str)]) -> Pod {
-    let labels: BTreeMap<String, String> = labels.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+    let labels: BTreeMap<String, String> = labels
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
     serde_json::from_value(json!({
         "apiVersion": "v1", "kind": "Pod",
         "metadata": {"name": name, "labels": labels},
@@ -26,8 +31,14 @@ fn pod(name: &str, labels: &[(&str, &str)]) -> Pod {
 }
 
 fn cm(name: &str, data: &[(&str, &str)]) -> ConfigMap {
-    let data: BTreeMap<String, String> = data.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
-    serde_json::from_value(json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": name}, "data": data})).unwrap()
+    let data: BTreeMap<String, String> = data
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+    serde_json::from_value(
+        json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": name}, "data": data}),
+    )
+    .unwrap()
 }
 
 async fn client(c: &TestCluster) -> Client {
@@ -48,34 +59,58 @@ async fn bootstrap_objects_exist() {
         .collect();
     for ns in ["default", "kube-system", "kube-public", "kube-node-lease"] {
         assert!(names.contains(&ns.to_string()), "{ns} in {names:?}");
-        let sa = Api::<ServiceAccount>::namespaced(client.clone(), ns).get("default").await.unwrap();
+        let sa = Api::<ServiceAccount>::namespaced(client.clone(), ns)
+            .get("default")
+            .await
+            .unwrap();
         assert_eq!(sa.metadata.namespace.as_deref(), Some(ns));
     }
-    let svc = Api::<Service>::namespaced(client.clone(), "default").get("kubernetes").await.unwrap();
+    let svc = Api::<Service>::namespaced(client.clone(), "default")
+        .get("kubernetes")
+        .await
+        .unwrap();
     assert_eq!(svc.spec.unwrap().cluster_ip.as_deref(), Some("10.96.0.1"));
     // A new namespace gets its default ServiceAccount.
     let ns: Namespace = serde_json::from_value(json!({"metadata": {"name": "team-a"}})).unwrap();
-    let ns = Api::<Namespace>::all(client.clone()).create(&PostParams::default(), &ns).await.unwrap();
+    let ns = Api::<Namespace>::all(client.clone())
+        .create(&PostParams::default(), &ns)
+        .await
+        .unwrap();
     assert_eq!(ns.status.unwrap().phase.as_deref(), Some("Active"));
-    Api::<ServiceAccount>::namespaced(client, "team-a").get("default").await.unwrap();
+    Api::<ServiceAccount>::namespaced(client, "team-a")
+        .get("default")
+        .await
+        .unwrap();
 }
 
 #[tokio::test]
 async fn create_defaults_get_update_delete() {
     let c = TestCluster::start().unwrap();
     let pods: Api<Pod> = Api::namespaced(client(&c).await, "default");
-    let created = pods.create(&PostParams::default(), &pod("p1", &[("app", "x")])).await.unwrap();
+    let created = pods
+        .create(&PostParams::default(), &pod("p1", &[("app", "x")]))
+        .await
+        .unwrap();
     let md = &created.metadata;
     assert!(md.uid.is_some() && md.creation_timestamp.is_some() && md.resource_version.is_some());
     let spec = created.spec.as_ref().unwrap();
     assert_eq!(spec.restart_policy.as_deref(), Some("Always"));
     assert_eq!(spec.dns_policy.as_deref(), Some("ClusterFirst"));
     assert_eq!(spec.termination_grace_period_seconds, Some(30));
-    assert_eq!(spec.containers[0].image_pull_policy.as_deref(), Some("Always"));
-    assert_eq!(created.status.as_ref().unwrap().phase.as_deref(), Some("Pending"));
+    assert_eq!(
+        spec.containers[0].image_pull_policy.as_deref(),
+        Some("Always")
+    );
+    assert_eq!(
+        created.status.as_ref().unwrap().phase.as_deref(),
+        Some("Pending")
+    );
 
     // Duplicate create: 409 AlreadyExists.
-    let err = pods.create(&PostParams::default(), &pod("p1", &[])).await.unwrap_err();
+    let err = pods
+        .create(&PostParams::default(), &pod("p1", &[]))
+        .await
+        .unwrap_err();
     assert_api_error(err, 409, "AlreadyExists");
 
     // generateName.
@@ -88,14 +123,29 @@ async fn create_defaults_get_update_delete() {
 
     // Update bumps the resourceVersion; a stale one is a 409 Conflict.
     let mut p = pods.get("p1").await.unwrap();
-    p.metadata.labels.get_or_insert_default().insert("v".into(), "2".into());
-    let updated = pods.replace("p1", &PostParams::default(), &p).await.unwrap();
-    assert_ne!(updated.metadata.resource_version, p.metadata.resource_version);
-    let err = pods.replace("p1", &PostParams::default(), &p).await.unwrap_err();
+    p.metadata
+        .labels
+        .get_or_insert_default()
+        .insert("v".into(), "2".into());
+    let updated = pods
+        .replace("p1", &PostParams::default(), &p)
+        .await
+        .unwrap();
+    assert_ne!(
+        updated.metadata.resource_version,
+        p.metadata.resource_version
+    );
+    let err = pods
+        .replace("p1", &PostParams::default(), &p)
+        .await
+        .unwrap_err();
     assert_api_error(err, 409, "Conflict");
 
     // dryRun stores nothing.
-    let dry = PostParams { dry_run: true, ..Default::default() };
+    let dry = PostParams {
+        dry_run: true,
+        ..Default::default()
+    };
     pods.create(&dry, &pod("dry", &[])).await.unwrap();
     assert_api_error(pods.get("dry").await.unwrap_err(), 404, "NotFound");
 
@@ -109,7 +159,9 @@ async fn bound_pods_are_deleted_gracefully() {
     let c = TestCluster::start().unwrap();
     let client = client(&c).await;
     let pods: Api<Pod> = Api::namespaced(client.clone(), "default");
-    pods.create(&PostParams::default(), &pod("b", &[])).await.unwrap();
+    pods.create(&PostParams::default(), &pod("b", &[]))
+        .await
+        .unwrap();
     // Bind through pods/binding, as the scheduler does.
     let binding = json!({"apiVersion": "v1", "kind": "Binding", "metadata": {"name": "b"}, "target": {"kind": "Node", "name": "node-1"}});
     let req = http::Request::post("/api/v1/namespaces/default/pods/b/binding")
@@ -131,7 +183,15 @@ async fn bound_pods_are_deleted_gracefully() {
     assert!(marked.metadata.deletion_timestamp.is_some());
     assert_eq!(marked.metadata.deletion_grace_period_seconds, Some(30));
     // The kubelet's final delete with grace 0 removes it.
-    pods.delete("b", &DeleteParams { grace_period_seconds: Some(0), ..Default::default() }).await.unwrap();
+    pods.delete(
+        "b",
+        &DeleteParams {
+            grace_period_seconds: Some(0),
+            ..Default::default()
+        },
+    )
+    .await
+    .unwrap();
     assert_api_error(pods.get("b").await.unwrap_err(), 404, "NotFound");
 }
 
@@ -146,7 +206,9 @@ async fn finalizers_hold_an_object_until_removed() {
     let held = cms.get("fin").await.unwrap();
     assert!(held.metadata.deletion_timestamp.is_some());
     let patch = json!({"metadata": {"finalizers": null}});
-    cms.patch("fin", &PatchParams::default(), &Patch::Merge(&patch)).await.unwrap();
+    cms.patch("fin", &PatchParams::default(), &Patch::Merge(&patch))
+        .await
+        .unwrap();
     assert_api_error(cms.get("fin").await.unwrap_err(), 404, "NotFound");
 }
 
@@ -154,19 +216,42 @@ async fn finalizers_hold_an_object_until_removed() {
 async fn watch_from_a_resource_version() {
     let c = TestCluster::start().unwrap();
     let cms: Api<ConfigMap> = Api::namespaced(client(&c).await, "default");
-    let first = cms.create(&PostParams::default(), &cm("w1", &[("a", "1")])).await.unwrap();
+    let first = cms
+        .create(&PostParams::default(), &cm("w1", &[("a", "1")]))
+        .await
+        .unwrap();
     let rv = first.metadata.resource_version.clone().unwrap();
-    cms.create(&PostParams::default(), &cm("w2", &[])).await.unwrap();
-    cms.patch("w1", &PatchParams::default(), &Patch::Merge(json!({"data": {"a": "2"}}))).await.unwrap();
+    cms.create(&PostParams::default(), &cm("w2", &[]))
+        .await
+        .unwrap();
+    cms.patch(
+        "w1",
+        &PatchParams::default(),
+        &Patch::Merge(json!({"data": {"a": "2"}})),
+    )
+    .await
+    .unwrap();
     cms.delete("w2", &DeleteParams::default()).await.unwrap();
 
-    let mut stream = cms.watch(&WatchParams::default().timeout(10), &rv).await.unwrap().boxed();
+    let mut stream = cms
+        .watch(&WatchParams::default().timeout(10), &rv)
+        .await
+        .unwrap()
+        .boxed();
     let mut seen = Vec::new();
     while seen.len() < 3 {
-        let ev = tokio::time::timeout(Duration::from_secs(10), stream.try_next()).await.unwrap().unwrap().unwrap();
+        let ev = tokio::time::timeout(Duration::from_secs(10), stream.try_next())
+            .await
+            .unwrap()
+            .unwrap()
+            .unwrap();
         match ev {
             WatchEvent::Added(o) => seen.push(format!("ADDED {}", o.metadata.name.unwrap())),
-            WatchEvent::Modified(o) => seen.push(format!("MODIFIED {} a={}", o.metadata.name.unwrap(), o.data.unwrap()["a"])),
+            WatchEvent::Modified(o) => seen.push(format!(
+                "MODIFIED {} a={}",
+                o.metadata.name.unwrap(),
+                o.data.unwrap()["a"]
+            )),
             WatchEvent::Deleted(o) => seen.push(format!("DELETED {}", o.metadata.name.unwrap())),
             WatchEvent::Bookmark(_) => {}
             WatchEvent::Error(e) => panic!("{e:?}"),
@@ -176,13 +261,36 @@ async fn watch_from_a_resource_version() {
 
     // A label-selected watch sees an object leave its selection as DELETED.
     let lp = WatchParams::default().labels("team=a").timeout(10);
-    let cur = cms.get("w1").await.unwrap().metadata.resource_version.unwrap();
+    let cur = cms
+        .get("w1")
+        .await
+        .unwrap()
+        .metadata
+        .resource_version
+        .unwrap();
     let mut stream = cms.watch(&lp, &cur).await.unwrap().boxed();
-    cms.patch("w1", &PatchParams::default(), &Patch::Merge(json!({"metadata": {"labels": {"team": "a"}}}))).await.unwrap();
-    cms.patch("w1", &PatchParams::default(), &Patch::Merge(json!({"metadata": {"labels": {"team": "b"}}}))).await.unwrap();
+    cms.patch(
+        "w1",
+        &PatchParams::default(),
+        &Patch::Merge(json!({"metadata": {"labels": {"team": "a"}}})),
+    )
+    .await
+    .unwrap();
+    cms.patch(
+        "w1",
+        &PatchParams::default(),
+        &Patch::Merge(json!({"metadata": {"labels": {"team": "b"}}})),
+    )
+    .await
+    .unwrap();
     let mut kinds = Vec::new();
     while kinds.len() < 2 {
-        match tokio::time::timeout(Duration::from_secs(10), stream.try_next()).await.unwrap().unwrap().unwrap() {
+        match tokio::time::timeout(Duration::from_secs(10), stream.try_next())
+            .await
+            .unwrap()
+            .unwrap()
+            .unwrap()
+        {
             WatchEvent::Added(_) => kinds.push("ADDED"),
             WatchEvent::Modified(_) => kinds.push("MODIFIED"),
             WatchEvent::Deleted(_) => kinds.push("DELETED"),
@@ -197,14 +305,23 @@ async fn too_old_resource_versions_get_410() {
     let etcd = EtcdProcess::start().unwrap();
     let server = ApiServerProcess::start(&etcd.endpoints(), &["--watch-cache-size=5"]).unwrap();
     let cms: Api<ConfigMap> = Api::namespaced(server.client().await.unwrap(), "default");
-    let first = cms.create(&PostParams::default(), &cm("old", &[])).await.unwrap();
+    let first = cms
+        .create(&PostParams::default(), &cm("old", &[]))
+        .await
+        .unwrap();
     let rv = first.metadata.resource_version.unwrap();
     for i in 0..10 {
-        cms.create(&PostParams::default(), &cm(&format!("n{i}"), &[])).await.unwrap();
+        cms.create(&PostParams::default(), &cm(&format!("n{i}"), &[]))
+            .await
+            .unwrap();
     }
     // The watch cache no longer holds events after `rv`.
     // As upstream, the answer is a 200 watch whose only event is an ERROR.
-    let mut stream = cms.watch(&WatchParams::default(), &rv).await.unwrap().boxed();
+    let mut stream = cms
+        .watch(&WatchParams::default(), &rv)
+        .await
+        .unwrap()
+        .boxed();
     match stream.try_next().await {
         Ok(Some(WatchEvent::Error(e))) => assert_eq!(e.code, 410),
         Err(kube::Error::Api(e)) => assert_eq!(e.code, 410, "{e:?}"),
@@ -214,13 +331,20 @@ async fn too_old_resource_versions_get_410() {
     // A continue token from before a compaction is expired.
     let page = cms.list(&ListParams::default().limit(3)).await.unwrap();
     let token = page.metadata.continue_.clone().expect("more pages");
-    let store = apiserver::storage::etcd::EtcdStore::connect(&etcd.endpoints()).await.unwrap();
+    let store = apiserver::storage::etcd::EtcdStore::connect(&etcd.endpoints())
+        .await
+        .unwrap();
     use apiserver::storage::Store;
     // Compact past the first page's revision.
-    cms.create(&PostParams::default(), &cm("after", &[])).await.unwrap();
+    cms.create(&PostParams::default(), &cm("after", &[]))
+        .await
+        .unwrap();
     let now = store.current_revision().await.unwrap();
     store.compact(now).await.unwrap();
-    let err = cms.list(&ListParams::default().limit(3).continue_token(&token)).await.unwrap_err();
+    let err = cms
+        .list(&ListParams::default().limit(3).continue_token(&token))
+        .await
+        .unwrap_err();
     assert_api_error(err, 410, "Expired");
 }
 
@@ -229,12 +353,19 @@ async fn every_patch_type() {
     let c = TestCluster::start().unwrap();
     let pods: Api<Pod> = Api::namespaced(client(&c).await, "default");
     let mut two = pod("two", &[]);
-    two.spec.as_mut().unwrap().containers.push(serde_json::from_value(json!({"name": "d", "image": "busybox:1.0"})).unwrap());
+    two.spec
+        .as_mut()
+        .unwrap()
+        .containers
+        .push(serde_json::from_value(json!({"name": "d", "image": "busybox:1.0"})).unwrap());
     pods.create(&PostParams::default(), &two).await.unwrap();
 
     // Strategic merge: containers merge by name; the other container stays.
     let smp = json!({"spec": {"containers": [{"name": "c", "image": "nginx:1.25"}]}});
-    let p = pods.patch("two", &PatchParams::default(), &Patch::Strategic(smp)).await.unwrap();
+    let p = pods
+        .patch("two", &PatchParams::default(), &Patch::Strategic(smp))
+        .await
+        .unwrap();
     let cs = p.spec.unwrap().containers;
     assert_eq!(cs.len(), 2);
     assert_eq!(cs[0].image.as_deref(), Some("nginx:1.25"));
@@ -242,7 +373,10 @@ async fn every_patch_type() {
 
     // Merge patch replaces lists and sets labels.
     let mp = json!({"metadata": {"labels": {"x": "y"}}});
-    let p = pods.patch("two", &PatchParams::default(), &Patch::Merge(mp)).await.unwrap();
+    let p = pods
+        .patch("two", &PatchParams::default(), &Patch::Merge(mp))
+        .await
+        .unwrap();
     assert_eq!(p.metadata.labels.unwrap()["x"], "y");
 
     // JSON patch, including a failing test op (422, nothing written).
@@ -251,20 +385,41 @@ async fn every_patch_type() {
         {"op": "add", "path": "/spec/activeDeadlineSeconds", "value": 100}
     ]))
     .unwrap();
-    let p = pods.patch("two", &PatchParams::default(), &Patch::<()>::Json(jp)).await.unwrap();
+    let p = pods
+        .patch("two", &PatchParams::default(), &Patch::<()>::Json(jp))
+        .await
+        .unwrap();
     assert_eq!(p.metadata.annotations.unwrap()["a"], "b");
     assert_eq!(p.spec.unwrap().active_deadline_seconds, Some(100));
-    let bad: json_patch::Patch = serde_json::from_value(json!([{"op": "test", "path": "/metadata/name", "value": "nope"}])).unwrap();
-    let err = pods.patch("two", &PatchParams::default(), &Patch::<()>::Json(bad)).await.unwrap_err();
-    assert!(matches!(err, kube::Error::Api(ref e) if e.code == 422), "{err:?}");
+    let bad: json_patch::Patch =
+        serde_json::from_value(json!([{"op": "test", "path": "/metadata/name", "value": "nope"}]))
+            .unwrap();
+    let err = pods
+        .patch("two", &PatchParams::default(), &Patch::<()>::Json(bad))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, kube::Error::Api(ref e) if e.code == 422),
+        "{err:?}"
+    );
 
     // Status patch changes only the status.
     let sp = json!({"status": {"phase": "Running"}, "spec": {"activeDeadlineSeconds": 5}});
-    let p = pods.patch_status("two", &PatchParams::default(), &Patch::Merge(sp)).await.unwrap();
+    let p = pods
+        .patch_status("two", &PatchParams::default(), &Patch::Merge(sp))
+        .await
+        .unwrap();
     assert_eq!(p.status.unwrap().phase.as_deref(), Some("Running"));
     assert_eq!(p.spec.unwrap().active_deadline_seconds, Some(100));
     // A main-resource write cannot change the status.
-    let p = pods.patch("two", &PatchParams::default(), &Patch::Merge(json!({"status": {"phase": "Failed"}}))).await.unwrap();
+    let p = pods
+        .patch(
+            "two",
+            &PatchParams::default(),
+            &Patch::Merge(json!({"status": {"phase": "Failed"}})),
+        )
+        .await
+        .unwrap();
     assert_eq!(p.status.unwrap().phase.as_deref(), Some("Running"));
 }
 
@@ -274,20 +429,42 @@ async fn selectors_and_pagination() {
     let client = client(&c).await;
     let pods: Api<Pod> = Api::namespaced(client.clone(), "default");
     for (n, app, tier) in [("a", "web", "fe"), ("b", "web", "be"), ("c", "db", "be")] {
-        pods.create(&PostParams::default(), &pod(n, &[("app", app), ("tier", tier)])).await.unwrap();
+        pods.create(
+            &PostParams::default(),
+            &pod(n, &[("app", app), ("tier", tier)]),
+        )
+        .await
+        .unwrap();
     }
-    let names = |l: kube::core::ObjectList<Pod>| -> Vec<String> { l.items.into_iter().filter_map(|p| p.metadata.name).collect() };
+    let names = |l: kube::core::ObjectList<Pod>| -> Vec<String> {
+        l.items
+            .into_iter()
+            .filter_map(|p| p.metadata.name)
+            .collect()
+    };
     let q = |s: &str| ListParams::default().labels(s);
     assert_eq!(names(pods.list(&q("app=web")).await.unwrap()), ["a", "b"]);
     assert_eq!(names(pods.list(&q("app!=web")).await.unwrap()), ["c"]);
-    assert_eq!(names(pods.list(&q("tier in (fe),app")).await.unwrap()), ["a"]);
-    assert_eq!(names(pods.list(&q("app notin (web)")).await.unwrap()), ["c"]);
-    assert_eq!(names(pods.list(&q("!tier")).await.unwrap()), Vec::<String>::new());
+    assert_eq!(
+        names(pods.list(&q("tier in (fe),app")).await.unwrap()),
+        ["a"]
+    );
+    assert_eq!(
+        names(pods.list(&q("app notin (web)")).await.unwrap()),
+        ["c"]
+    );
+    assert_eq!(
+        names(pods.list(&q("!tier")).await.unwrap()),
+        Vec::<String>::new()
+    );
     let f = ListParams::default().fields("metadata.name=b");
     assert_eq!(names(pods.list(&f).await.unwrap()), ["b"]);
     let f = ListParams::default().fields("status.phase=Pending,metadata.name!=a");
     assert_eq!(names(pods.list(&f).await.unwrap()), ["b", "c"]);
-    let err = pods.list(&ListParams::default().fields("spec.bogus=1")).await.unwrap_err();
+    let err = pods
+        .list(&ListParams::default().fields("spec.bogus=1"))
+        .await
+        .unwrap_err();
     assert_api_error(err, 400, "BadRequest");
     let err = pods.list(&q("a in (")).await.unwrap_err();
     assert_api_error(err, 400, "BadRequest");
@@ -295,7 +472,9 @@ async fn selectors_and_pagination() {
     // Pagination over 25 objects, 10 at a time.
     let cms: Api<ConfigMap> = Api::namespaced(client, "default");
     for i in 0..25 {
-        cms.create(&PostParams::default(), &cm(&format!("page-{i:02}"), &[])).await.unwrap();
+        cms.create(&PostParams::default(), &cm(&format!("page-{i:02}"), &[]))
+            .await
+            .unwrap();
     }
     let mut all = Vec::new();
     let mut token: Option<String> = None;
@@ -323,7 +502,9 @@ async fn concurrent_read_modify_write_loses_nothing() {
     let c = TestCluster::start().unwrap();
     let client = client(&c).await;
     let cms: Api<ConfigMap> = Api::namespaced(client.clone(), "default");
-    cms.create(&PostParams::default(), &cm("counter", &[("n", "0")])).await.unwrap();
+    cms.create(&PostParams::default(), &cm("counter", &[("n", "0")]))
+        .await
+        .unwrap();
     let ok = Arc::new(AtomicUsize::new(0));
     let mut tasks = Vec::new();
     for _ in 0..50 {
@@ -333,7 +514,10 @@ async fn concurrent_read_modify_write_loses_nothing() {
             for _ in 0..4 {
                 let mut cur = cms.get("counter").await.unwrap();
                 let n: u64 = cur.data.as_ref().unwrap()["n"].parse().unwrap();
-                cur.data.as_mut().unwrap().insert("n".into(), (n + 1).to_string());
+                cur.data
+                    .as_mut()
+                    .unwrap()
+                    .insert("n".into(), (n + 1).to_string());
                 match cms.replace("counter", &PostParams::default(), &cur).await {
                     Ok(_) => {
                         ok.fetch_add(1, Ordering::SeqCst);
@@ -347,7 +531,9 @@ async fn concurrent_read_modify_write_loses_nothing() {
     for t in tasks {
         t.await.unwrap();
     }
-    let final_n: usize = cms.get("counter").await.unwrap().data.unwrap()["n"].parse().unwrap();
+    let final_n: usize = cms.get("counter").await.unwrap().data.unwrap()["n"]
+        .parse()
+        .unwrap();
     let successes = ok.load(Ordering::SeqCst);
     assert!(successes > 0);
     assert_eq!(final_n, successes);

@@ -33,7 +33,11 @@ fn ok(c: &TestCluster, minor: u32, args: &[&str]) -> String {
 /// Run kubectl expecting failure; returns stderr.
 fn fails(c: &TestCluster, minor: u32, args: &[&str]) -> String {
     let out = c.kubectl(minor, args);
-    assert!(!out.status.success(), "kubectl 1.{minor} {args:?} should fail: {}", String::from_utf8_lossy(&out.stdout));
+    assert!(
+        !out.status.success(),
+        "kubectl 1.{minor} {args:?} should fail: {}",
+        String::from_utf8_lossy(&out.stdout)
+    );
     String::from_utf8_lossy(&out.stderr).to_string()
 }
 
@@ -46,10 +50,17 @@ fn tail(s: &str) -> String {
 fn workflow(minor: u32) {
     let c = TestCluster::start().unwrap();
     let v = ok(&c, minor, &["version", "-o", "json"]);
-    assert!(v.contains("\"serverVersion\"") && v.contains("\"gitVersion\": \"v1.33"), "{v}");
+    assert!(
+        v.contains("\"serverVersion\"") && v.contains("\"gitVersion\": \"v1.33"),
+        "{v}"
+    );
 
     // create -f a directory: rc, svc, pod.
-    let out = ok(&c, minor, &["create", "-f", &manifests().display().to_string()]);
+    let out = ok(
+        &c,
+        minor,
+        &["create", "-f", &manifests().display().to_string()],
+    );
     assert!(out.contains("replicationcontroller/nginx created"), "{out}");
     assert!(out.contains("service/nginx created"), "{out}");
     assert!(out.contains("pod/hello-world created"), "{out}");
@@ -58,58 +69,115 @@ fn workflow(minor: u32) {
     let out = ok(&c, minor, &["get", "rc"]);
     let mut lines = out.lines();
     let header: Vec<&str> = lines.next().unwrap().split_whitespace().collect();
-    assert_eq!(header, ["NAME", "DESIRED", "CURRENT", "READY", "AGE"], "{out}");
+    assert_eq!(
+        header,
+        ["NAME", "DESIRED", "CURRENT", "READY", "AGE"],
+        "{out}"
+    );
     let row: Vec<&str> = lines.next().unwrap().split_whitespace().collect();
     assert_eq!(&row[..4], ["nginx", "2", "0", "0"], "{out}");
 
     let out = ok(&c, minor, &["get", "svc"]);
     assert!(out.starts_with("NAME"), "{out}");
     let header: Vec<&str> = out.lines().next().unwrap().split_whitespace().collect();
-    assert_eq!(header, ["NAME", "TYPE", "CLUSTER-IP", "EXTERNAL-IP", "PORT(S)", "AGE"]);
-    let nginx = out.lines().find(|l| l.starts_with("nginx")).expect("nginx row");
+    assert_eq!(
+        header,
+        [
+            "NAME",
+            "TYPE",
+            "CLUSTER-IP",
+            "EXTERNAL-IP",
+            "PORT(S)",
+            "AGE"
+        ]
+    );
+    let nginx = out
+        .lines()
+        .find(|l| l.starts_with("nginx"))
+        .expect("nginx row");
     let cells: Vec<&str> = nginx.split_whitespace().collect();
     assert_eq!(cells[1], "ClusterIP");
     assert!(cells[2].starts_with("10."), "{nginx}");
     assert_eq!(cells[3], "<none>");
     assert_eq!(cells[4], "80/TCP");
-    let k8s = out.lines().find(|l| l.starts_with("kubernetes")).expect("kubernetes row");
-    assert!(k8s.contains("10.96.0.1") && k8s.contains("443/TCP"), "{k8s}");
+    let k8s = out
+        .lines()
+        .find(|l| l.starts_with("kubernetes"))
+        .expect("kubernetes row");
+    assert!(
+        k8s.contains("10.96.0.1") && k8s.contains("443/TCP"),
+        "{k8s}"
+    );
 
     let out = ok(&c, minor, &["get", "pods"]);
     let header: Vec<&str> = out.lines().next().unwrap().split_whitespace().collect();
     assert_eq!(header, ["NAME", "READY", "STATUS", "RESTARTS", "AGE"]);
-    let hw: Vec<&str> = out.lines().find(|l| l.starts_with("hello-world")).unwrap().split_whitespace().collect();
+    let hw: Vec<&str> = out
+        .lines()
+        .find(|l| l.starts_with("hello-world"))
+        .unwrap()
+        .split_whitespace()
+        .collect();
     assert_eq!(&hw[1..4], ["0/1", "Pending", "0"]);
 
     let out = ok(&c, minor, &["get", "pods", "-o", "wide"]);
     let header: Vec<&str> = out.lines().next().unwrap().split_whitespace().collect();
-    assert_eq!(&header[..7], ["NAME", "READY", "STATUS", "RESTARTS", "AGE", "IP", "NODE"]);
+    assert_eq!(
+        &header[..7],
+        ["NAME", "READY", "STATUS", "RESTARTS", "AGE", "IP", "NODE"]
+    );
 
     let out = ok(&c, minor, &["get", "ns"]);
     for ns in ["default", "kube-system", "kube-public", "kube-node-lease"] {
-        assert!(out.lines().any(|l| l.starts_with(ns) && l.contains("Active")), "{ns}: {out}");
+        assert!(
+            out.lines()
+                .any(|l| l.starts_with(ns) && l.contains("Active")),
+            "{ns}: {out}"
+        );
     }
     let ep = "apiVersion: v1\nkind: Endpoints\nmetadata:\n  name: nginx\nsubsets:\n- addresses:\n  - ip: 10.244.1.5\n  ports:\n  - port: 80\n";
     let out = c.kubectl_stdin(minor, &["create", "-f", "-"], Some(ep));
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let out = ok(&c, minor, &["get", "endpoints"]);
     let header: Vec<&str> = out.lines().next().unwrap().split_whitespace().collect();
     assert_eq!(header, ["NAME", "ENDPOINTS", "AGE"], "{out}");
-    assert!(out.lines().any(|l| l.starts_with("nginx") && l.contains("10.244.1.5:80")), "{out}");
+    assert!(
+        out.lines()
+            .any(|l| l.starts_with("nginx") && l.contains("10.244.1.5:80")),
+        "{out}"
+    );
     ok(&c, minor, &["get", "events"]);
 
     let out = ok(&c, minor, &["get", "rc", "nginx", "-o", "yaml"]);
-    assert!(out.contains("kind: ReplicationController") && out.contains("replicas: 2"), "{out}");
-    assert!(out.contains("resourceVersion:") && out.contains("uid:"), "{out}");
+    assert!(
+        out.contains("kind: ReplicationController") && out.contains("replicas: 2"),
+        "{out}"
+    );
+    assert!(
+        out.contains("resourceVersion:") && out.contains("uid:"),
+        "{out}"
+    );
     let out = ok(&c, minor, &["get", "svc", "nginx", "-o", "json"]);
     let svc: serde_json::Value = serde_json::from_str(&out).unwrap();
     assert_eq!(svc["spec"]["ports"][0]["targetPort"], 80);
     assert_eq!(svc["spec"]["sessionAffinity"], "None");
     let out = ok(&c, minor, &["get", "rc,svc,pods", "-o", "name"]);
-    for n in ["replicationcontroller/nginx", "service/nginx", "pod/hello-world"] {
+    for n in [
+        "replicationcontroller/nginx",
+        "service/nginx",
+        "pod/hello-world",
+    ] {
         assert!(out.lines().any(|l| l == n), "{n}: {out}");
     }
-    let out = ok(&c, minor, &["get", "pods", "-l", "app=hello-world", "-o", "name"]);
+    let out = ok(
+        &c,
+        minor,
+        &["get", "pods", "-l", "app=hello-world", "-o", "name"],
+    );
     assert_eq!(out.trim(), "pod/hello-world");
     let out = ok(&c, minor, &["get", "pods", "-l", "app=nothing"]);
     assert!(out.trim().is_empty(), "{out}");
@@ -117,55 +185,115 @@ fn workflow(minor: u32) {
     // apply twice: the second is unchanged.
     let rc = manifest("nginx-rc.yaml");
     let first = c.kubectl(minor, &["apply", "-f", &rc]);
-    assert!(first.status.success(), "{}", String::from_utf8_lossy(&first.stderr));
+    assert!(
+        first.status.success(),
+        "{}",
+        String::from_utf8_lossy(&first.stderr)
+    );
     let out = ok(&c, minor, &["apply", "-f", &rc]);
-    assert!(out.contains("replicationcontroller/nginx unchanged"), "{out}");
+    assert!(
+        out.contains("replicationcontroller/nginx unchanged"),
+        "{out}"
+    );
 
     // scale.
     let out = ok(&c, minor, &["scale", "rc", "nginx", "--replicas=3"]);
     assert!(out.contains("replicationcontroller/nginx scaled"), "{out}");
-    let out = ok(&c, minor, &["get", "rc", "nginx", "-o", "jsonpath={.spec.replicas}"]);
+    let out = ok(
+        &c,
+        minor,
+        &["get", "rc", "nginx", "-o", "jsonpath={.spec.replicas}"],
+    );
     assert_eq!(out, "3");
 
     // label and annotate.
     let out = ok(&c, minor, &["label", "pod", "hello-world", "tier=demo"]);
     assert!(out.contains("pod/hello-world labeled"), "{out}");
-    let out = ok(&c, minor, &["get", "pods", "-l", "tier=demo", "--show-labels"]);
+    let out = ok(
+        &c,
+        minor,
+        &["get", "pods", "-l", "tier=demo", "--show-labels"],
+    );
     assert!(out.contains("tier=demo"), "{out}");
     let out = ok(&c, minor, &["annotate", "pod", "hello-world", "owner=me"]);
     // kubectl 1.27 prints "annotate" (its own quirk), later versions "annotated".
     assert!(out.contains("pod/hello-world annotate"), "{out}");
-    let out = ok(&c, minor, &["get", "pod", "hello-world", "-o", "jsonpath={.metadata.annotations.owner}"]);
+    let out = ok(
+        &c,
+        minor,
+        &[
+            "get",
+            "pod",
+            "hello-world",
+            "-o",
+            "jsonpath={.metadata.annotations.owner}",
+        ],
+    );
     assert_eq!(out, "me");
     let err = fails(&c, minor, &["label", "pod", "hello-world", "tier=other"]);
     assert!(err.contains("already has a value"), "{err}");
 
     // describe.
     let out = ok(&c, minor, &["describe", "rc", "nginx"]);
-    assert!(out.contains("Name:") && out.contains("nginx") && out.contains("Selector:") && out.contains("app=nginx"), "{out}");
+    assert!(
+        out.contains("Name:")
+            && out.contains("nginx")
+            && out.contains("Selector:")
+            && out.contains("app=nginx"),
+        "{out}"
+    );
     let out = ok(&c, minor, &["describe", "pod", "hello-world"]);
-    assert!(out.contains("Status:") && out.contains("Pending") && out.contains("busybox"), "{out}");
+    assert!(
+        out.contains("Status:") && out.contains("Pending") && out.contains("busybox"),
+        "{out}"
+    );
     let out = ok(&c, minor, &["describe", "svc", "nginx"]);
-    assert!(out.contains("Port:") && out.contains("80/TCP") && out.contains("TargetPort:"), "{out}");
+    assert!(
+        out.contains("Port:") && out.contains("80/TCP") && out.contains("TargetPort:"),
+        "{out}"
+    );
 
     // get -w sees a change.
     watch_sees_change(&c, minor);
 
     // explain, api-resources.
     let out = ok(&c, minor, &["explain", "pod.spec.containers"]);
-    assert!(out.contains("KIND:") && out.contains("Pod") && out.to_lowercase().contains("image"), "{out}");
+    assert!(
+        out.contains("KIND:") && out.contains("Pod") && out.to_lowercase().contains("image"),
+        "{out}"
+    );
     let out = ok(&c, minor, &["api-resources"]);
-    for (name, short) in [("pods", "po"), ("replicationcontrollers", "rc"), ("services", "svc"), ("namespaces", "ns"), ("leases", "")] {
-        assert!(out.lines().any(|l| l.starts_with(name) && l.contains(short)), "{name}: {out}");
+    for (name, short) in [
+        ("pods", "po"),
+        ("replicationcontrollers", "rc"),
+        ("services", "svc"),
+        ("namespaces", "ns"),
+        ("leases", ""),
+    ] {
+        assert!(
+            out.lines()
+                .any(|l| l.starts_with(name) && l.contains(short)),
+            "{name}: {out}"
+        );
     }
 
     // Errors as kubectl prints them.
     let err = fails(&c, minor, &["get", "pod", "nope"]);
-    assert!(err.contains("Error from server (NotFound): pods \"nope\" not found"), "{err}");
+    assert!(
+        err.contains("Error from server (NotFound): pods \"nope\" not found"),
+        "{err}"
+    );
 
     // delete -f.
-    let out = ok(&c, minor, &["delete", "-f", &manifests().display().to_string()]);
-    assert!(out.contains("replicationcontroller \"nginx\" deleted"), "{out}");
+    let out = ok(
+        &c,
+        minor,
+        &["delete", "-f", &manifests().display().to_string()],
+    );
+    assert!(
+        out.contains("replicationcontroller \"nginx\" deleted"),
+        "{out}"
+    );
     assert!(out.contains("service \"nginx\" deleted"), "{out}");
     assert!(out.contains("pod \"hello-world\" deleted"), "{out}");
     let out = ok(&c, minor, &["get", "rc,svc", "-o", "name"]);
@@ -175,7 +303,10 @@ fn workflow(minor: u32) {
 /// `kubectl get pods -w` prints a new line when a pod changes.
 fn watch_sees_change(c: &TestCluster, minor: u32) {
     let mut child = Command::new(kubectl_path(minor))
-        .arg(format!("--kubeconfig={}", c.apiserver.kubeconfig().display()))
+        .arg(format!(
+            "--kubeconfig={}",
+            c.apiserver.kubeconfig().display()
+        ))
         .args(["get", "pods", "-w"])
         .env("HOME", c.apiserver.dir())
         .stdout(Stdio::piped())
@@ -192,17 +323,34 @@ fn watch_sees_change(c: &TestCluster, minor: u32) {
         }
     });
     // The initial listing.
-    let first = rx.recv_timeout(Duration::from_secs(20)).expect("header line");
+    let first = rx
+        .recv_timeout(Duration::from_secs(20))
+        .expect("header line");
     assert!(first.starts_with("NAME"), "{first}");
-    let _row = rx.recv_timeout(Duration::from_secs(20)).expect("hello-world line");
+    let _row = rx
+        .recv_timeout(Duration::from_secs(20))
+        .expect("hello-world line");
     std::thread::sleep(Duration::from_millis(500));
-    ok(c, minor, &["create", "-f", &manifest("hello-world.yaml"), "--dry-run=server"]);
+    ok(
+        c,
+        minor,
+        &[
+            "create",
+            "-f",
+            &manifest("hello-world.yaml"),
+            "--dry-run=server",
+        ],
+    );
     let out = c.kubectl_stdin(
         minor,
         &["create", "-f", "-"],
         Some("apiVersion: v1\nkind: Pod\nmetadata:\n  name: watched\nspec:\n  containers:\n  - name: c\n    image: busybox\n"),
     );
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let mut saw = false;
     while let Ok(line) = rx.recv_timeout(Duration::from_secs(20)) {
         if line.starts_with("watched") {
@@ -233,12 +381,26 @@ fn create_from_stdin_and_bad_input() {
     let c = TestCluster::start().unwrap();
     let err = fails(&c, 33, &["create", "-f", "-"]);
     assert!(!err.is_empty());
-    let out = c.kubectl_stdin(33, &["create", "-f", "-"], Some("apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: Bad_Name\n"));
+    let out = c.kubectl_stdin(
+        33,
+        &["create", "-f", "-"],
+        Some("apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: Bad_Name\n"),
+    );
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success());
-    assert!(err.contains("is invalid") && err.contains("metadata.name"), "{err}");
-    let out = c.kubectl_stdin(33, &["create", "-f", "-"], Some("apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: ok\nbogus: 1\n"));
+    assert!(
+        err.contains("is invalid") && err.contains("metadata.name"),
+        "{err}"
+    );
+    let out = c.kubectl_stdin(
+        33,
+        &["create", "-f", "-"],
+        Some("apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: ok\nbogus: 1\n"),
+    );
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(!out.status.success());
-    assert!(err.contains("unknown field") && err.contains("bogus"), "{err}");
+    assert!(
+        err.contains("unknown field") && err.contains("bogus"),
+        "{err}"
+    );
 }

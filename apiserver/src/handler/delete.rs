@@ -70,7 +70,8 @@ pub(crate) async fn delete(ctx: &Ctx<'_>, name: &str, body: &Bytes) -> ApiResult
     let opts = options(ctx, body)?;
     let (obj, gone) = delete_one(ctx, name, &opts).await?;
     if gone && ctx.info.plural != "pods" {
-        let mut details = json!({"name": name, "kind": ctx.info.plural, "uid": meta::uid(&obj).unwrap_or("")});
+        let mut details =
+            json!({"name": name, "kind": ctx.info.plural, "uid": meta::uid(&obj).unwrap_or("")});
         if !ctx.info.group.is_empty() {
             details["group"] = json!(ctx.info.group);
         }
@@ -97,10 +98,17 @@ fn plan(ctx: &Ctx<'_>, obj: &Value, requested: Option<i64>) -> Plan {
     let cur_grace = obj["metadata"]["deletionGracePeriodSeconds"].as_i64();
     let has_finalizers = !meta::finalizers(obj).is_empty()
         || (ctx.info.plural == "namespaces"
-            && obj["spec"]["finalizers"].as_array().is_some_and(|f| !f.is_empty()));
+            && obj["spec"]["finalizers"]
+                .as_array()
+                .is_some_and(|f| !f.is_empty()));
     let grace = if ctx.info.plural == "pods" {
-        let bound = obj["spec"]["nodeName"].as_str().is_some_and(|n| !n.is_empty());
-        let terminal = matches!(obj["status"]["phase"].as_str(), Some("Succeeded" | "Failed"));
+        let bound = obj["spec"]["nodeName"]
+            .as_str()
+            .is_some_and(|n| !n.is_empty());
+        let terminal = matches!(
+            obj["status"]["phase"].as_str(),
+            Some("Succeeded" | "Failed")
+        );
         if !bound || terminal {
             0
         } else {
@@ -126,10 +134,14 @@ async fn delete_one(ctx: &Ctx<'_>, name: &str, opts: &DeleteOptions) -> ApiResul
         let (cur, cur_rv) = current(ctx, name).await?;
         if let Some(uid) = &opts.uid {
             if Some(uid.as_str()) != meta::uid(&cur) {
-                return Err(ApiError::conflict(info, name, &format!(
-                    "Precondition failed: UID in precondition: {uid}, UID in object meta: {}",
-                    meta::uid(&cur).unwrap_or("")
-                )));
+                return Err(ApiError::conflict(
+                    info,
+                    name,
+                    &format!(
+                        "Precondition failed: UID in precondition: {uid}, UID in object meta: {}",
+                        meta::uid(&cur).unwrap_or("")
+                    ),
+                ));
             }
         }
         if let Some(rv) = &opts.resource_version {
@@ -142,12 +154,19 @@ async fn delete_one(ctx: &Ctx<'_>, name: &str, opts: &DeleteOptions) -> ApiResul
         match plan(ctx, &cur, opts.grace_period) {
             Plan::Nothing => return Ok((cur, false)),
             Plan::Mark { grace } => {
-                let wopts = WriteOptions { dry_run: opts.dry_run, ..WriteOptions::internal() };
+                let wopts = WriteOptions {
+                    dry_run: opts.dry_run,
+                    ..WriteOptions::internal()
+                };
                 let marked = guaranteed_update(ctx, name, wopts, Part::Raw, |c| {
                     let mut o = c.clone();
                     let m = meta::meta_mut(&mut o);
                     let ts = meta::now_plus(grace);
-                    let keep_ts = m.contains_key("deletionTimestamp") && grace >= m.get("deletionGracePeriodSeconds").and_then(Value::as_i64).unwrap_or(i64::MAX);
+                    let keep_ts = m.contains_key("deletionTimestamp")
+                        && grace
+                            >= m.get("deletionGracePeriodSeconds")
+                                .and_then(Value::as_i64)
+                                .unwrap_or(i64::MAX);
                     if !keep_ts {
                         m.insert("deletionTimestamp".into(), json!(ts));
                     }
@@ -184,14 +203,20 @@ async fn delete_one(ctx: &Ctx<'_>, name: &str, opts: &DeleteOptions) -> ApiResul
 pub(crate) async fn delete_collection(ctx: &Ctx<'_>, body: &Bytes) -> ApiResult<Response> {
     let opts = options(ctx, body)?;
     let filter = Filter::from_ctx(ctx, None)?;
-    let page = ctx.api.store.list(&ctx.key_prefix(), None, None, None).await?;
+    let page = ctx
+        .api
+        .store
+        .list(&ctx.key_prefix(), None, None, None)
+        .await?;
     let mut deleted = Vec::new();
     for kv in &page.items {
         let obj = decode_kv(kv)?;
         if !filter.matches(&obj) {
             continue;
         }
-        let Some(name) = meta::name(&obj) else { continue };
+        let Some(name) = meta::name(&obj) else {
+            continue;
+        };
         match delete_one(ctx, name, &opts).await {
             Ok((last, _)) => deleted.push(last),
             Err(e) if e.code == 404 => {}

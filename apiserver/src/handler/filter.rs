@@ -19,10 +19,9 @@ impl Filter {
     /// The filter of a request, plus a single-object filter for watches of one name.
     pub fn from_ctx(ctx: &Ctx<'_>, name: Option<&str>) -> ApiResult<Self> {
         let labels = match ctx.query.get("labelSelector") {
-            Some(s) => Some(
-                LabelSelector::parse(s)
-                    .map_err(|e| ApiError::bad_request(e.to_string()))?,
-            ),
+            Some(s) => {
+                Some(LabelSelector::parse(s).map_err(|e| ApiError::bad_request(e.to_string()))?)
+            }
             None => None,
         };
         let field_text = match (ctx.query.get("fieldSelector"), name) {
@@ -33,8 +32,8 @@ impl Filter {
         };
         let fields = match field_text {
             Some(s) => {
-                let sel = FieldSelector::parse(&s)
-                    .map_err(|e| ApiError::bad_request(e.to_string()))?;
+                let sel =
+                    FieldSelector::parse(&s).map_err(|e| ApiError::bad_request(e.to_string()))?;
                 let known = ctx.info.strategy.field_names();
                 for f in sel.fields() {
                     if f != "metadata.name" && f != "metadata.namespace" && !known.contains(&f) {
@@ -70,7 +69,10 @@ impl Filter {
                 match field {
                     "metadata.name" => Some(meta::name(obj).unwrap_or("").to_string()),
                     "metadata.namespace" => Some(meta::namespace(obj).unwrap_or("").to_string()),
-                    other => attrs.iter().find(|(k, _)| *k == other).map(|(_, v)| v.clone()),
+                    other => attrs
+                        .iter()
+                        .find(|(k, _)| *k == other)
+                        .map(|(_, v)| v.clone()),
                 }
             };
             if !f.matches(get) {

@@ -74,7 +74,10 @@ pub async fn dispatch(api: Arc<Api>, req: http::Request<Body>) -> Response {
             // The rest of the body is unread: this connection cannot carry
             // another request, so tell the client not to reuse it.
             let mut resp = e.into_response();
-            resp.headers_mut().insert(http::header::CONNECTION, http::HeaderValue::from_static("close"));
+            resp.headers_mut().insert(
+                http::header::CONNECTION,
+                http::HeaderValue::from_static("close"),
+            );
             return resp;
         }
     };
@@ -83,7 +86,12 @@ pub async fn dispatch(api: Arc<Api>, req: http::Request<Body>) -> Response {
     let started = std::time::Instant::now();
     if parts.method == Method::GET && path == "/metrics" {
         let text = api.metrics.render(api.cache.revision());
-        return (StatusCode::OK, [(http::header::CONTENT_TYPE, "text/plain; version=0.0.4")], text).into_response();
+        return (
+            StatusCode::OK,
+            [(http::header::CONTENT_TYPE, "text/plain; version=0.0.4")],
+            text,
+        )
+            .into_response();
     }
     let resource = match path::parse(&path) {
         Target::Resource(rp) => rp.resource,
@@ -94,7 +102,8 @@ pub async fn dispatch(api: Arc<Api>, req: http::Request<Body>) -> Response {
         Err(e) => e.into_response(),
     };
     let code = resp.status().as_u16();
-    api.metrics.observe(parts.method.as_str(), &resource, code, started.elapsed());
+    api.metrics
+        .observe(parts.method.as_str(), &resource, code, started.elapsed());
     tracing::debug!(method = %parts.method, path, code, elapsed_ms = started.elapsed().as_millis() as u64, "request");
     resp
 }
@@ -103,8 +112,12 @@ async fn read_body(body: Body) -> ApiResult<Bytes> {
     let limited = http_body_util::Limited::new(body, codec::MAX_BODY);
     match limited.collect().await {
         Ok(c) => Ok(c.to_bytes()),
-        Err(e) if e.is::<http_body_util::LengthLimitError>() => Err(ApiError::too_large(codec::MAX_BODY)),
-        Err(e) => Err(ApiError::bad_request(format!("reading the request body: {e}"))),
+        Err(e) if e.is::<http_body_util::LengthLimitError>() => {
+            Err(ApiError::too_large(codec::MAX_BODY))
+        }
+        Err(e) => Err(ApiError::bad_request(format!(
+            "reading the request body: {e}"
+        ))),
     }
 }
 
@@ -156,7 +169,11 @@ async fn resource(
         output,
     };
     let watch = rp.watch_prefix || ctx.query.flag("watch");
-    match (method.clone(), rp.name.as_deref(), rp.subresource.as_deref()) {
+    match (
+        method.clone(),
+        rp.name.as_deref(),
+        rp.subresource.as_deref(),
+    ) {
         (Method::GET, None, None) if watch => watch::watch(&ctx, None).await,
         (Method::GET, Some(name), None) if watch => watch::watch(&ctx, Some(name)).await,
         (Method::GET, None, None) => read::list(&ctx).await,
@@ -167,8 +184,12 @@ async fn resource(
             }
             write::create(&ctx, &body).await
         }
-        (Method::PUT, Some(name), None) => write::update(&ctx, name, &body, write::Part::Main).await,
-        (Method::PATCH, Some(name), None) => write::patch(&ctx, name, &body, write::Part::Main).await,
+        (Method::PUT, Some(name), None) => {
+            write::update(&ctx, name, &body, write::Part::Main).await
+        }
+        (Method::PATCH, Some(name), None) => {
+            write::patch(&ctx, name, &body, write::Part::Main).await
+        }
         (Method::DELETE, Some(name), None) => delete::delete(&ctx, name, &body).await,
         (Method::DELETE, None, None) => delete::delete_collection(&ctx, &body).await,
         (m, Some(name), Some(sub)) => subresource::serve(&ctx, m, name, sub, &body).await,

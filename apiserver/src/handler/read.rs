@@ -66,7 +66,9 @@ fn encode_continue(rv: i64, start: &str) -> String {
 }
 
 fn decode_continue(token: &str) -> ApiResult<Continue> {
-    let bad = || ApiError::bad_request("continue key is not valid: incorrect encoded start resourceVersion (version meta.k8s.io/v1)");
+    let bad = || {
+        ApiError::bad_request("continue key is not valid: incorrect encoded start resourceVersion (version meta.k8s.io/v1)")
+    };
     let engine = base64::engine::general_purpose::URL_SAFE_NO_PAD;
     let bytes = engine
         .decode(token.trim_end_matches('='))
@@ -148,7 +150,10 @@ async fn cache_list(
     };
     ctx.api.cache.wait_for(wait_rv).await?;
     let (items, rev) = ctx.api.cache.list(prefix);
-    Ok((items.into_iter().filter(|o| filter.matches(o)).collect(), rev))
+    Ok((
+        items.into_iter().filter(|o| filter.matches(o)).collect(),
+        rev,
+    ))
 }
 
 /// Read from the store page by page until `limit` objects pass the filter.

@@ -16,7 +16,13 @@ use super::read::{self, current};
 use super::write::{self, guaranteed_update, Part, WriteOptions};
 use super::{object_response, Ctx};
 
-pub(crate) async fn serve(ctx: &Ctx<'_>, method: Method, name: &str, sub: &str, body: &Bytes) -> ApiResult<Response> {
+pub(crate) async fn serve(
+    ctx: &Ctx<'_>,
+    method: Method,
+    name: &str,
+    sub: &str,
+    body: &Bytes,
+) -> ApiResult<Response> {
     match (sub, method) {
         ("status", Method::GET) => read::get(ctx, name).await,
         ("status", Method::PUT) => write::update(ctx, name, body, Part::Status).await,
@@ -39,18 +45,30 @@ async fn bind(ctx: &Ctx<'_>, name: &str, body: &Bytes) -> ApiResult<Response> {
     let binding = codec::decode_body(&ctx.headers, body)?;
     if let Some(k) = binding.get("kind").and_then(Value::as_str) {
         if k != "Binding" {
-            return Err(ApiError::bad_request(format!("expected a Binding, got {k}")));
+            return Err(ApiError::bad_request(format!(
+                "expected a Binding, got {k}"
+            )));
         }
     }
     let node = binding["target"]["name"]
         .as_str()
         .filter(|n| !n.is_empty())
-        .ok_or_else(|| ApiError::invalid(ctx.info, name, &[crate::strategy::FieldError::required("target.name", "")]))?
+        .ok_or_else(|| {
+            ApiError::invalid(
+                ctx.info,
+                name,
+                &[crate::strategy::FieldError::required("target.name", "")],
+            )
+        })?
         .to_string();
     let opts = WriteOptions::from_query(&ctx.query)?;
     guaranteed_update(ctx, name, opts, Part::Raw, |cur| {
         if meta::deletion_timestamp(cur).is_some() {
-            return Err(ApiError::conflict(ctx.info, name, "pod is being deleted, cannot be assigned to a host"));
+            return Err(ApiError::conflict(
+                ctx.info,
+                name,
+                "pod is being deleted, cannot be assigned to a host",
+            ));
         }
         if let Some(n) = cur["spec"]["nodeName"].as_str().filter(|n| !n.is_empty()) {
             return Err(ApiError::conflict(
@@ -81,7 +99,9 @@ fn set_condition(obj: &mut Value, type_: &str, status: &str) {
         obj["status"]["conditions"] = json!([]);
     }
     let now = meta::now();
-    let conds = obj["status"]["conditions"].as_array_mut().expect("made an array");
+    let conds = obj["status"]["conditions"]
+        .as_array_mut()
+        .expect("made an array");
     match conds.iter_mut().find(|c| c["type"] == type_) {
         Some(c) => {
             if c["status"] != status {
@@ -105,7 +125,11 @@ async fn finalize(ctx: &Ctx<'_>, name: &str, body: &Bytes) -> ApiResult<Response
             Some(rv) => meta::meta_mut(&mut o).insert("resourceVersion".into(), json!(rv)),
             None => meta::meta_mut(&mut o).remove("resourceVersion"),
         };
-        o["spec"]["finalizers"] = if finalizers.is_null() { json!([]) } else { finalizers.clone() };
+        o["spec"]["finalizers"] = if finalizers.is_null() {
+            json!([])
+        } else {
+            finalizers.clone()
+        };
         Ok(o)
     })
     .await?;
@@ -140,10 +164,23 @@ fn scale_of(rc: &Value) -> Value {
 }
 
 /// PUT or PATCH replicationcontrollers/NAME/scale: changes spec.replicas.
-async fn scale_update(ctx: &Ctx<'_>, name: &str, body: &Bytes, is_patch: bool) -> ApiResult<Response> {
+async fn scale_update(
+    ctx: &Ctx<'_>,
+    name: &str,
+    body: &Bytes,
+    is_patch: bool,
+) -> ApiResult<Response> {
     let opts = WriteOptions::from_query(&ctx.query)?;
-    let patch_doc = if is_patch { Some(write::decode_patch(ctx, body)?) } else { None };
-    let put_doc = if is_patch { None } else { Some(codec::decode_body(&ctx.headers, body)?) };
+    let patch_doc = if is_patch {
+        Some(write::decode_patch(ctx, body)?)
+    } else {
+        None
+    };
+    let put_doc = if is_patch {
+        None
+    } else {
+        Some(codec::decode_body(&ctx.headers, body)?)
+    };
     let rc = guaranteed_update(ctx, name, opts, Part::Raw, |cur| {
         let scale = match (&patch_doc, &put_doc) {
             (Some((doc, pt)), _) => patch::apply_patch("Scale", &scale_of(cur), *pt, doc)
@@ -156,11 +193,18 @@ async fn scale_update(ctx: &Ctx<'_>, name: &str, body: &Bytes, is_patch: bool) -
             return Err(ApiError::invalid(
                 ctx.info,
                 name,
-                &[crate::strategy::FieldError::invalid("spec.replicas", replicas, "must be greater than or equal to 0")],
+                &[crate::strategy::FieldError::invalid(
+                    "spec.replicas",
+                    replicas,
+                    "must be greater than or equal to 0",
+                )],
             ));
         }
         let mut o = cur.clone();
-        let explicit = put_doc.as_ref().and_then(meta::resource_version).map(String::from);
+        let explicit = put_doc
+            .as_ref()
+            .and_then(meta::resource_version)
+            .map(String::from);
         match explicit {
             Some(rv) => meta::meta_mut(&mut o).insert("resourceVersion".into(), json!(rv)),
             None => meta::meta_mut(&mut o).remove("resourceVersion"),

@@ -126,7 +126,8 @@ pub(crate) async fn watch(ctx: &Ctx<'_>, name: Option<&str>) -> ApiResult<Respon
 }
 
 fn error_stream(e: &crate::error::ApiError) -> Response {
-    let mut line = serde_json::to_vec(&json!({"type": "ERROR", "object": e.status()})).unwrap_or_default();
+    let mut line =
+        serde_json::to_vec(&json!({"type": "ERROR", "object": e.status()})).unwrap_or_default();
     line.push(b'\n');
     Response::builder()
         .status(StatusCode::OK)
@@ -211,7 +212,8 @@ impl Watcher {
     }
 
     async fn send(&self, kind: &str, object: Value) -> bool {
-        let mut line = serde_json::to_vec(&json!({"type": kind, "object": object})).unwrap_or_default();
+        let mut line =
+            serde_json::to_vec(&json!({"type": kind, "object": object})).unwrap_or_default();
         line.push(b'\n');
         self.tx.send(Ok(line)).await.is_ok()
     }

@@ -84,7 +84,11 @@ fn check_type(info: &ResourceInfo, obj: &Value) -> ApiResult<()> {
 
 /// Decode through the kind's type: unknown fields are dropped and, per
 /// fieldValidation, rejected or turned into warnings.
-fn normalize(info: &ResourceInfo, obj: &Value, fv: FieldValidation) -> ApiResult<(Value, Vec<String>)> {
+fn normalize(
+    info: &ResourceInfo,
+    obj: &Value,
+    fv: FieldValidation,
+) -> ApiResult<(Value, Vec<String>)> {
     check_type(info, obj)?;
     let (mut out, unknown) = info.strategy.normalize(obj).map_err(|e| {
         ApiError::bad_request(format!(
@@ -94,7 +98,10 @@ fn normalize(info: &ResourceInfo, obj: &Value, fv: FieldValidation) -> ApiResult
     })?;
     out["apiVersion"] = json!(info.api_version());
     out["kind"] = json!(info.kind);
-    let texts: Vec<String> = unknown.iter().map(|f| format!("unknown field \"{f}\"")).collect();
+    let texts: Vec<String> = unknown
+        .iter()
+        .map(|f| format!("unknown field \"{f}\""))
+        .collect();
     match fv {
         FieldValidation::Strict if !texts.is_empty() => Err(ApiError::bad_request(format!(
             "strict decoding error: {}",
@@ -105,7 +112,11 @@ fn normalize(info: &ResourceInfo, obj: &Value, fv: FieldValidation) -> ApiResult
     }
 }
 
-fn validate_or_invalid(info: &ResourceInfo, name: &str, errors: Vec<crate::strategy::FieldError>) -> ApiResult<()> {
+fn validate_or_invalid(
+    info: &ResourceInfo,
+    name: &str,
+    errors: Vec<crate::strategy::FieldError>,
+) -> ApiResult<()> {
     if errors.is_empty() {
         Ok(())
     } else {
@@ -159,7 +170,14 @@ pub async fn create_object(
         } else {
             m.remove("namespace");
         }
-        for f in ["resourceVersion", "deletionTimestamp", "deletionGracePeriodSeconds", "selfLink", "managedFields", "generation"] {
+        for f in [
+            "resourceVersion",
+            "deletionTimestamp",
+            "deletionGracePeriodSeconds",
+            "selfLink",
+            "managedFields",
+            "generation",
+        ] {
             m.remove(f);
         }
         m.insert("uid".into(), json!(uuid::Uuid::new_v4().to_string()));
@@ -173,7 +191,10 @@ pub async fn create_object(
     if generate {
         match &generate_name {
             Some(g) => {
-                meta::meta_mut(&mut obj).insert("name".into(), json!(format!("{g}{}", meta::random_suffix())));
+                meta::meta_mut(&mut obj).insert(
+                    "name".into(),
+                    json!(format!("{g}{}", meta::random_suffix())),
+                );
             }
             None => {
                 return Err(ApiError::invalid(
@@ -192,8 +213,12 @@ pub async fn create_object(
             o.remove("status");
         }
     }
-    info.strategy.default(&mut obj).map_err(ApiError::internal)?;
-    info.strategy.prepare_for_create(&mut obj).map_err(ApiError::internal)?;
+    info.strategy
+        .default(&mut obj)
+        .map_err(ApiError::internal)?;
+    info.strategy
+        .prepare_for_create(&mut obj)
+        .map_err(ApiError::internal)?;
 
     let name = meta::name(&obj).unwrap_or_default().to_string();
     validate_or_invalid(info, &name, info.strategy.validate(&obj))?;
@@ -216,7 +241,10 @@ pub async fn create_object(
             Err(StoreError::AlreadyExists(_)) if generate && attempts < 7 => {
                 attempts += 1;
                 let g = generate_name.clone().unwrap_or_default();
-                meta::meta_mut(&mut obj).insert("name".into(), json!(format!("{g}{}", meta::random_suffix())));
+                meta::meta_mut(&mut obj).insert(
+                    "name".into(),
+                    json!(format!("{g}{}", meta::random_suffix())),
+                );
             }
             Err(e) => {
                 admission::undo_create(api, info, &obj);
@@ -226,7 +254,12 @@ pub async fn create_object(
     }
 }
 
-pub(crate) async fn update(ctx: &Ctx<'_>, name: &str, body: &Bytes, part: Part) -> ApiResult<Response> {
+pub(crate) async fn update(
+    ctx: &Ctx<'_>,
+    name: &str,
+    body: &Bytes,
+    part: Part,
+) -> ApiResult<Response> {
     let obj = codec::decode_body(&ctx.headers, body)?;
     let opts = WriteOptions::from_query(&ctx.query)?;
     let (desired, warnings) = normalize(ctx.info, &obj, opts.field_validation)?;
@@ -238,10 +271,18 @@ pub(crate) async fn update(ctx: &Ctx<'_>, name: &str, body: &Bytes, part: Part) 
         }
     }
     let updated = guaranteed_update(ctx, name, opts, part, |_| Ok(desired.clone())).await?;
-    Ok(with_warnings(object_response(ctx, StatusCode::OK, &updated), &warnings))
+    Ok(with_warnings(
+        object_response(ctx, StatusCode::OK, &updated),
+        &warnings,
+    ))
 }
 
-pub(crate) async fn patch(ctx: &Ctx<'_>, name: &str, body: &Bytes, part: Part) -> ApiResult<Response> {
+pub(crate) async fn patch(
+    ctx: &Ctx<'_>,
+    name: &str,
+    body: &Bytes,
+    part: Part,
+) -> ApiResult<Response> {
     let opts = WriteOptions::from_query(&ctx.query)?;
     let (doc, pt) = decode_patch(ctx, body)?;
     let explicit_rv = doc
@@ -260,7 +301,10 @@ pub(crate) async fn patch(ctx: &Ctx<'_>, name: &str, body: &Bytes, part: Part) -
         Ok(out)
     })
     .await?;
-    Ok(with_warnings(object_response(ctx, StatusCode::OK, &updated), &warnings))
+    Ok(with_warnings(
+        object_response(ctx, StatusCode::OK, &updated),
+        &warnings,
+    ))
 }
 
 /// The patch document and its type, from the Content-Type.
@@ -343,7 +387,12 @@ where
                 Err(e) => return Err(ApiError::from_store(e, info, name)),
             }
         }
-        match ctx.api.store.update(&key, stored_bytes(&new)?, cur_rv).await {
+        match ctx
+            .api
+            .store
+            .update(&key, stored_bytes(&new)?, cur_rv)
+            .await
+        {
             Ok(rev) => {
                 meta::set_resource_version(&mut new, rev);
                 admission::after_update(ctx.api, info, &new, &cur);
@@ -384,7 +433,16 @@ fn prepare_update(info: &ResourceInfo, new: &mut Value, cur: &Value, part: Part)
             }
             let cur_meta = cur.get("metadata").cloned().unwrap_or_else(|| json!({}));
             let m = meta::meta_mut(new);
-            for f in ["name", "namespace", "uid", "creationTimestamp", "deletionTimestamp", "deletionGracePeriodSeconds", "generation", "selfLink"] {
+            for f in [
+                "name",
+                "namespace",
+                "uid",
+                "creationTimestamp",
+                "deletionTimestamp",
+                "deletionGracePeriodSeconds",
+                "generation",
+                "selfLink",
+            ] {
                 match cur_meta.get(f) {
                     Some(v) => m.insert(f.into(), v.clone()),
                     None => m.remove(f),
@@ -406,7 +464,10 @@ fn prepare_update(info: &ResourceInfo, new: &mut Value, cur: &Value, part: Part)
             }
             info.strategy.default(new).map_err(ApiError::internal)?;
             if info.tracks_generation() && spec_of(new) != spec_of(cur) {
-                let g = cur_meta.get("generation").and_then(Value::as_i64).unwrap_or(0);
+                let g = cur_meta
+                    .get("generation")
+                    .and_then(Value::as_i64)
+                    .unwrap_or(0);
                 meta::meta_mut(new).insert("generation".into(), json!(g + 1));
             }
         }
@@ -434,12 +495,16 @@ fn should_delete_now(info: &ResourceInfo, obj: &Value) -> bool {
     if meta::deletion_timestamp(obj).is_none() || !meta::finalizers(obj).is_empty() {
         return false;
     }
-    let grace = obj["metadata"]["deletionGracePeriodSeconds"].as_i64().unwrap_or(0);
+    let grace = obj["metadata"]["deletionGracePeriodSeconds"]
+        .as_i64()
+        .unwrap_or(0);
     if grace > 0 {
         return false;
     }
     if info.plural == "namespaces" {
-        return obj["spec"]["finalizers"].as_array().is_none_or(|f| f.is_empty());
+        return obj["spec"]["finalizers"]
+            .as_array()
+            .is_none_or(|f| f.is_empty());
     }
     true
 }
