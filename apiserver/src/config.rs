@@ -5,9 +5,14 @@ use std::net::IpAddr;
 #[derive(clap::Parser, Debug, Clone)]
 #[command(name = "kube-apiserver", about = "The Kubernetes API server")]
 pub struct Config {
-    /// etcd servers to connect to (scheme://ip:port), comma separated.
-    #[arg(long, value_delimiter = ',', required = true)]
+    /// etcd servers to connect to (scheme://ip:port), comma separated. Without
+    /// them the embedded store in --data-dir is used.
+    #[arg(long, value_delimiter = ',')]
     pub etcd_servers: Vec<String>,
+
+    /// The embedded store's directory (used when --etcd-servers is not given).
+    #[arg(long)]
+    pub data_dir: Option<std::path::PathBuf>,
 
     /// The prefix of every key in etcd.
     #[arg(long, default_value = "/registry")]

@@ -13,6 +13,7 @@ pub mod codec;
 pub mod config;
 pub mod discovery;
 pub mod error;
+pub mod fuzzing;
 pub mod handler;
 pub mod meta;
 pub mod metrics;

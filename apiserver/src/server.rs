@@ -13,6 +13,7 @@ use crate::config::Config;
 use crate::handler::{dispatch, Api};
 use crate::openapi::OpenApi;
 use crate::registry::Registry;
+use crate::storage::embedded::{EmbeddedOptions, EmbeddedStore};
 use crate::storage::{etcd::EtcdStore, Store};
 use crate::watch_cache::WatchCache;
 
@@ -46,15 +47,57 @@ pub async fn build(config: &Config, store: Arc<dyn Store>) -> anyhow::Result<Arc
 /// Serve the API on `listener` until the process ends.
 pub async fn serve(api: Arc<Api>, listener: TcpListener) -> anyhow::Result<()> {
     let app = Router::new().fallback(move |req| dispatch(api.clone(), req));
-    axum::serve(listener, app).await.context("serving")
+    axum::serve(listener, app)
+        .with_graceful_shutdown(shutdown_signal())
+        .await
+        .context("serving")
+}
+
+/// SIGTERM or SIGINT: stop accepting, let requests in flight finish.
+async fn shutdown_signal() {
+    use tokio::signal::unix::{signal, SignalKind};
+    let (Ok(mut term), Ok(mut int)) = (
+        signal(SignalKind::terminate()),
+        signal(SignalKind::interrupt()),
+    ) else {
+        return std::future::pending().await;
+    };
+    tokio::select! {
+        _ = term.recv() => {}
+        _ = int.recv() => {}
+    }
+    tracing::info!("shutting down");
+    // Watches never end by themselves: give requests a moment, then go.
+    tokio::spawn(async {
+        tokio::time::sleep(std::time::Duration::from_secs(5)).await;
+        std::process::exit(0);
+    });
+}
+
+/// The store the flags name: etcd with --etcd-servers, else the embedded
+/// store in --data-dir.
+pub async fn open_store(config: &Config) -> anyhow::Result<Arc<dyn Store>> {
+    if !config.etcd_servers.is_empty() {
+        let etcd = EtcdStore::connect(&config.etcd_servers)
+            .await
+            .with_context(|| format!("connecting to etcd at {:?}", config.etcd_servers))?;
+        return Ok(Arc::new(etcd));
+    }
+    let Some(dir) = config.data_dir.clone() else {
+        anyhow::bail!("no store: give --etcd-servers, or --data-dir for the embedded store");
+    };
+    std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+    let shown = dir.display().to_string();
+    let store =
+        tokio::task::spawn_blocking(move || EmbeddedStore::open(&dir, EmbeddedOptions::default()))
+            .await?
+            .with_context(|| format!("opening the embedded store in {shown}"))?;
+    tracing::info!(dir = shown, "using the embedded store");
+    Ok(Arc::new(store))
 }
 
 pub async fn run(config: Config) -> anyhow::Result<()> {
-    let store: Arc<dyn Store> = Arc::new(
-        EtcdStore::connect(&config.etcd_servers)
-            .await
-            .with_context(|| format!("connecting to etcd at {:?}", config.etcd_servers))?,
-    );
+    let store = open_store(&config).await?;
     let api = build(&config, store).await?;
     let advertise = config.advertise_address.unwrap_or(config.bind_address);
     crate::bootstrap::run(&api, advertise, config.port)

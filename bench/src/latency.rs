@@ -10,7 +10,9 @@ use crate::load::{open_loop, Outcome};
 use crate::machine::Pids;
 use crate::pods;
 use crate::report::Row;
+use crate::server_metrics;
 use crate::stats::Summary;
+use crate::throughput::server_vs_client;
 
 const NAMESPACE: &str = "bench-lat";
 const TARGET_P99: Duration = Duration::from_millis(25);
@@ -25,6 +27,7 @@ pub async fn run(client: &kube::Client, pids: Pids, s: &Settings) -> Result<Vec<
     pods::ensure_namespace(client, NAMESPACE).await?;
     let api: Api<Pod> = Api::namespaced(client.clone(), NAMESPACE);
 
+    let served_start = server_metrics::scrape(client, "POST", "pods").await.ok();
     let before = pids.cpu();
     let created = open_loop(s.rate, s.duration, OP_TIMEOUT, {
         let api = api.clone();
@@ -35,6 +38,8 @@ pub async fn run(client: &kube::Client, pids: Pids, s: &Settings) -> Result<Vec<
     })
     .await;
     let after_create = pids.cpu();
+    let served_created = server_metrics::scrape(client, "POST", "pods").await.ok();
+    let served_get_start = server_metrics::scrape(client, "GET", "pods").await.ok();
     created.require_some("open-loop pod creates")?;
 
     // Gets cycle over the pods just created.
@@ -51,6 +56,7 @@ pub async fn run(client: &kube::Client, pids: Pids, s: &Settings) -> Result<Vec<
     })
     .await;
     let after_get = pids.cpu();
+    let served_got = server_metrics::scrape(client, "GET", "pods").await.ok();
 
     let secs = s.duration.as_secs_f64();
     Ok(vec![
@@ -59,12 +65,20 @@ pub async fn run(client: &kube::Client, pids: Pids, s: &Settings) -> Result<Vec<
             &created,
         ),
         Row::info(
+            "Pod create at fixed rate, mean inside the server vs at the client",
+            server_vs_client(served_start, served_created, &created),
+        ),
+        Row::info(
             "CPU ms per op, create at fixed rate",
             after_create.per_op_since(&before, created.ok),
         ),
         latency_row(
             &format!("Pod get latency at {}/s open loop, {secs:.0} s", s.rate),
             &got,
+        ),
+        Row::info(
+            "Pod get at fixed rate, mean inside the server vs at the client",
+            server_vs_client(served_get_start, served_got, &got),
         ),
         Row::info(
             "CPU ms per op, get at fixed rate",

@@ -12,6 +12,7 @@ mod load;
 mod machine;
 mod pods;
 mod report;
+mod server_metrics;
 mod stats;
 mod throughput;
 mod watch;
@@ -128,6 +129,13 @@ async fn bench(cluster: &Cluster, plan: &Plan) -> Result<Vec<Row>> {
         apiserver: cluster.apiserver.pid(),
         etcd: machine::child_pid_named("etcd"),
     };
+    eprintln!(
+        "kube-apiserver pid {} at {}, etcd pid {} at {}",
+        pids.apiserver,
+        cluster.apiserver.url,
+        pids.etcd.map_or("?".into(), |p| p.to_string()),
+        cluster.etcd.endpoint
+    );
     let mut rows = Vec::new();
 
     let tput = throughput::Settings {

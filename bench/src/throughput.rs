@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use anyhow::{Context, Result};
 use etcd_client::{Compare, CompareOp, Txn, TxnOp};
+use futures::future::BoxFuture;
 use k8s_openapi::api::core::v1::Pod;
 use kube::api::Api;
 
@@ -12,6 +13,7 @@ use crate::load::{closed_loop, Outcome};
 use crate::machine::Pids;
 use crate::pods;
 use crate::report::Row;
+use crate::server_metrics::{self, Served};
 use crate::stats::{bytes, rate, Summary};
 
 const NAMESPACE: &str = "bench-tput";
@@ -59,28 +61,35 @@ pub async fn run(
     put.require_some("raw etcd puts")?;
     eprintln!("  raw etcd put: {:.0}/s", rate(put.ok, put.elapsed));
 
-    let txn = closed_loop(s.count, s.workers, RUN_LIMIT, {
-        let etcd = etcd.clone();
-        let value = value.clone();
-        move |i| {
-            let mut kv = etcd.kv_client();
-            let key = format!("/bench-raw/txn/{NAMESPACE}/raw-{i}");
-            let txn = Txn::new()
-                .when([Compare::mod_revision(key.as_str(), CompareOp::Equal, 0)])
-                .and_then([TxnOp::put(key.as_str(), value.clone(), None)]);
-            async move {
-                let response = kv.txn(txn).await?;
-                anyhow::ensure!(response.succeeded(), "key existed");
-                Ok(())
-            }
-        }
-    })
+    let txn = closed_loop(
+        s.count,
+        s.workers,
+        RUN_LIMIT,
+        create_txns(etcd, &value, "txn", false),
+    )
     .await;
     let after_txn = pids.cpu();
     eprintln!("  raw etcd create txn: {:.0}/s", rate(txn.ok, txn.elapsed));
 
+    // What the apiserver's create does in etcd today: a consistent GET of the
+    // namespace (admission), then the create txn.
+    let get_txn = closed_loop(
+        s.count,
+        s.workers,
+        RUN_LIMIT,
+        create_txns(etcd, &value, "get-txn", true),
+    )
+    .await;
+    let after_get_txn = pids.cpu();
+    eprintln!(
+        "  raw etcd get + create txn: {:.0}/s",
+        rate(get_txn.ok, get_txn.elapsed)
+    );
+
+    let served_before = server_metrics::scrape(client, "POST", "pods").await.ok();
     let created = creates(&api, "tput", s.count, s.workers).await;
     let after_create = pids.cpu();
+    let served_after = server_metrics::scrape(client, "POST", "pods").await.ok();
     created.require_some("apiserver pod creates")?;
     eprintln!(
         "  apiserver create: {:.0}/s",
@@ -109,8 +118,16 @@ pub async fn run(
             outcome_line(&txn),
         ),
         Row::info(
+            label("Raw etcd namespace GET + create txn/s (the etcd calls of one apiserver create)"),
+            outcome_line(&get_txn),
+        ),
+        Row::info(
             label("Apiserver pod create/s (kube-rs)"),
             outcome_line(&created),
+        ),
+        Row::info(
+            "Apiserver create, mean time inside the server (its /metrics) vs at the client",
+            server_vs_client(served_before, served_after, &created),
         ),
         Row::checked(
             "Apiserver creates / raw etcd puts",
@@ -127,10 +144,64 @@ pub async fn run(
             after_txn.per_op_since(&after_put, txn.ok),
         ),
         Row::info(
+            "CPU ms per op, raw etcd GET + txn",
+            after_get_txn.per_op_since(&after_txn, get_txn.ok),
+        ),
+        Row::info(
             "CPU ms per op, apiserver create",
-            after_create.per_op_since(&after_txn, created.ok),
+            after_create.per_op_since(&after_get_txn, created.ok),
         ),
     ])
+}
+
+/// Create-if-absent txns of `value` under `/bench-raw/<tag>/`, each preceded
+/// by a consistent GET of the namespace's key when `read_namespace`.
+fn create_txns(
+    etcd: &etcd_client::Client,
+    value: &[u8],
+    tag: &'static str,
+    read_namespace: bool,
+) -> impl Fn(usize) -> BoxFuture<'static, Result<()>> + Send + Sync + 'static {
+    let etcd = etcd.clone();
+    let value = value.to_vec();
+    move |i| {
+        let mut kv = etcd.kv_client();
+        let key = format!("/bench-raw/{tag}/{NAMESPACE}/raw-{i}");
+        let txn = Txn::new()
+            .when([Compare::mod_revision(key.as_str(), CompareOp::Equal, 0)])
+            .and_then([TxnOp::put(key.as_str(), value.clone(), None)]);
+        Box::pin(async move {
+            if read_namespace {
+                let ns = kv
+                    .get(format!("/registry/namespaces/{NAMESPACE}"), None)
+                    .await?;
+                anyhow::ensure!(!ns.kvs().is_empty(), "namespace {NAMESPACE} not in etcd");
+            }
+            let response = kv.txn(txn).await?;
+            anyhow::ensure!(response.succeeded(), "key existed");
+            Ok(())
+        })
+    }
+}
+
+/// "server X ms, client Y ms" means per request.
+pub fn server_vs_client(before: Option<Served>, after: Option<Served>, o: &Outcome) -> String {
+    let server = match (before, after) {
+        (Some(b), Some(a)) => a
+            .mean_ms_since(&b)
+            .map_or("n/a".into(), |m| format!("{m:.2} ms")),
+        _ => "n/a (no /metrics)".into(),
+    };
+    let total: Duration = o.latencies.iter().sum();
+    let client = if o.latencies.is_empty() {
+        "n/a".into()
+    } else {
+        format!(
+            "{:.2} ms",
+            total.as_secs_f64() * 1000.0 / o.latencies.len() as f64
+        )
+    };
+    format!("server {server}, client {client}")
 }
 
 /// `count` pod creates named `<prefix>-<i>` on `workers` workers.

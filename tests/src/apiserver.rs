@@ -33,6 +33,18 @@ pub struct ApiServerProcess {
 impl ApiServerProcess {
     /// Start kube-apiserver against `etcd_endpoints` and wait for /healthz.
     pub fn start(etcd_endpoints: &[String], extra_args: &[&str]) -> Result<Self> {
+        let store = format!("--etcd-servers={}", etcd_endpoints.join(","));
+        Self::start_with_store(&store, extra_args)
+    }
+
+    /// Start kube-apiserver on the embedded store, in a directory of its own.
+    pub fn start_embedded(extra_args: &[&str]) -> Result<Self> {
+        Self::start_with_store("--data-dir=", extra_args)
+    }
+
+    /// `store_flag` is `--etcd-servers=...`, or `--data-dir=` (completed with
+    /// a directory inside this server's temporary directory).
+    fn start_with_store(store_flag: &str, extra_args: &[&str]) -> Result<Self> {
         let binary = bin_dir().join("kube-apiserver");
         if !binary.is_file() {
             bail!(
@@ -45,8 +57,13 @@ impl ApiServerProcess {
             .tempdir()?;
         let addr = free_loopback_addr()?;
         let log = File::create(dir.path().join("apiserver.log"))?;
+        let store_flag = if store_flag == "--data-dir=" {
+            format!("--data-dir={}", dir.path().join("data").display())
+        } else {
+            store_flag.to_string()
+        };
         let child = Command::new(&binary)
-            .arg(format!("--etcd-servers={}", etcd_endpoints.join(",")))
+            .arg(store_flag)
             .arg("--bind-address=127.0.0.1")
             .arg(format!("--port={}", addr.port()))
             .args(extra_args)
@@ -145,17 +162,31 @@ pub fn http_get_ok(base: &str, path: &str) -> bool {
     resp.starts_with("HTTP/1.0 200") || resp.starts_with("HTTP/1.1 200")
 }
 
-/// etcd plus an apiserver on it.
+/// An apiserver on etcd (or on its embedded store).
 pub struct TestCluster {
     pub apiserver: ApiServerProcess,
-    pub etcd: EtcdProcess,
+    /// `None` when the apiserver runs on its embedded store.
+    pub etcd: Option<EtcdProcess>,
 }
 
 impl TestCluster {
+    /// An apiserver on a fresh etcd.
     pub fn start() -> Result<Self> {
         let etcd = EtcdProcess::start()?;
         let apiserver = ApiServerProcess::start(&etcd.endpoints(), &[])?;
-        Ok(Self { apiserver, etcd })
+        Ok(Self {
+            apiserver,
+            etcd: Some(etcd),
+        })
+    }
+
+    /// An apiserver on its embedded store.
+    pub fn start_embedded() -> Result<Self> {
+        let apiserver = ApiServerProcess::start_embedded(&[])?;
+        Ok(Self {
+            apiserver,
+            etcd: None,
+        })
     }
 
     /// Run the real kubectl of the given minor version (27..=33) against

@@ -83,9 +83,7 @@ async fn bootstrap_objects_exist() {
         .unwrap();
 }
 
-#[tokio::test]
-async fn create_defaults_get_update_delete() {
-    let c = TestCluster::start().unwrap();
+async fn create_defaults_get_update_delete(c: TestCluster) {
     let pods: Api<Pod> = Api::namespaced(client(&c).await, "default");
     let created = pods
         .create(&PostParams::default(), &pod("p1", &[("app", "x")]))
@@ -154,9 +152,7 @@ async fn create_defaults_get_update_delete() {
     assert_api_error(pods.get("p1").await.unwrap_err(), 404, "NotFound");
 }
 
-#[tokio::test]
-async fn bound_pods_are_deleted_gracefully() {
-    let c = TestCluster::start().unwrap();
+async fn bound_pods_are_deleted_gracefully(c: TestCluster) {
     let client = client(&c).await;
     let pods: Api<Pod> = Api::namespaced(client.clone(), "default");
     pods.create(&PostParams::default(), &pod("b", &[]))
@@ -195,9 +191,7 @@ async fn bound_pods_are_deleted_gracefully() {
     assert_api_error(pods.get("b").await.unwrap_err(), 404, "NotFound");
 }
 
-#[tokio::test]
-async fn finalizers_hold_an_object_until_removed() {
-    let c = TestCluster::start().unwrap();
+async fn finalizers_hold_an_object_until_removed(c: TestCluster) {
     let cms: Api<ConfigMap> = Api::namespaced(client(&c).await, "default");
     let mut x = cm("fin", &[]);
     x.metadata.finalizers = Some(vec!["example.com/hold".into()]);
@@ -212,9 +206,7 @@ async fn finalizers_hold_an_object_until_removed() {
     assert_api_error(cms.get("fin").await.unwrap_err(), 404, "NotFound");
 }
 
-#[tokio::test]
-async fn watch_from_a_resource_version() {
-    let c = TestCluster::start().unwrap();
+async fn watch_from_a_resource_version(c: TestCluster) {
     let cms: Api<ConfigMap> = Api::namespaced(client(&c).await, "default");
     let first = cms
         .create(&PostParams::default(), &cm("w1", &[("a", "1")]))
@@ -348,9 +340,7 @@ async fn too_old_resource_versions_get_410() {
     assert_api_error(err, 410, "Expired");
 }
 
-#[tokio::test]
-async fn every_patch_type() {
-    let c = TestCluster::start().unwrap();
+async fn every_patch_type(c: TestCluster) {
     let pods: Api<Pod> = Api::namespaced(client(&c).await, "default");
     let mut two = pod("two", &[]);
     two.spec
@@ -423,9 +413,7 @@ async fn every_patch_type() {
     assert_eq!(p.status.unwrap().phase.as_deref(), Some("Running"));
 }
 
-#[tokio::test]
-async fn selectors_and_pagination() {
-    let c = TestCluster::start().unwrap();
+async fn selectors_and_pagination(c: TestCluster) {
     let client = client(&c).await;
     let pods: Api<Pod> = Api::namespaced(client.clone(), "default");
     for (n, app, tier) in [("a", "web", "fe"), ("b", "web", "be"), ("c", "db", "be")] {
@@ -497,9 +485,7 @@ async fn selectors_and_pagination() {
     assert_eq!(all, expected);
 }
 
-#[tokio::test]
-async fn concurrent_read_modify_write_loses_nothing() {
-    let c = TestCluster::start().unwrap();
+async fn concurrent_read_modify_write_loses_nothing(c: TestCluster) {
     let client = client(&c).await;
     let cms: Api<ConfigMap> = Api::namespaced(client.clone(), "default");
     cms.create(&PostParams::default(), &cm("counter", &[("n", "0")]))
@@ -547,3 +533,95 @@ fn assert_api_error(err: kube::Error, code: u16, reason: &str) {
         other => panic!("expected API error {code} {reason}, got {other:?}"),
     }
 }
+
+#[tokio::test]
+async fn delete_collection_and_unknown_field_warnings() {
+    let c = TestCluster::start().unwrap();
+    let client = client(&c).await;
+    let cms: Api<ConfigMap> = Api::namespaced(client.clone(), "default");
+    for (n, team) in [("d1", "a"), ("d2", "a"), ("d3", "b")] {
+        let mut x = cm(n, &[]);
+        x.metadata.labels = Some([("team".to_string(), team.to_string())].into());
+        cms.create(&PostParams::default(), &x).await.unwrap();
+    }
+    let deleted = cms
+        .delete_collection(
+            &DeleteParams::default(),
+            &ListParams::default().labels("team=a"),
+        )
+        .await
+        .unwrap();
+    let names: Vec<String> = deleted
+        .left()
+        .expect("a list of deleted objects")
+        .items
+        .into_iter()
+        .filter_map(|c| c.metadata.name)
+        .collect();
+    assert_eq!(names, ["d1", "d2"]);
+    let left: Vec<String> = cms
+        .list(&ListParams::default())
+        .await
+        .unwrap()
+        .items
+        .into_iter()
+        .filter_map(|c| c.metadata.name)
+        .collect();
+    assert!(
+        left.contains(&"d3".to_string()) && !left.contains(&"d1".to_string()),
+        "{left:?}"
+    );
+
+    // fieldValidation=Warn (the default) stores the object and warns.
+    let req = http::Request::post("/api/v1/namespaces/default/configmaps")
+        .header("content-type", "application/json")
+        .body(
+            br#"{"apiVersion":"v1","kind":"ConfigMap","metadata":{"name":"warned"},"bogus":true}"#
+                .to_vec(),
+        )
+        .unwrap();
+    let resp = client
+        .send(req.map(kube::client::Body::from))
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 201);
+    let warning = resp
+        .headers()
+        .get("warning")
+        .map(|v| v.to_str().unwrap().to_string())
+        .unwrap_or_default();
+    assert!(
+        warning.contains("unknown field") && warning.contains("bogus"),
+        "{warning:?}"
+    );
+    let stored = cms.get("warned").await.unwrap();
+    assert_eq!(stored.metadata.name.as_deref(), Some("warned"));
+}
+
+/// Each check runs against both storage backends.
+macro_rules! on_both_stores {
+    ($($check:ident),* $(,)?) => {
+        mod on_etcd {
+            $(#[tokio::test]
+            async fn $check() {
+                super::$check(super::TestCluster::start().unwrap()).await;
+            })*
+        }
+        mod on_embedded {
+            $(#[tokio::test]
+            async fn $check() {
+                super::$check(super::TestCluster::start_embedded().unwrap()).await;
+            })*
+        }
+    };
+}
+
+on_both_stores!(
+    create_defaults_get_update_delete,
+    watch_from_a_resource_version,
+    every_patch_type,
+    selectors_and_pagination,
+    concurrent_read_modify_write_loses_nothing,
+    bound_pods_are_deleted_gracefully,
+    finalizers_hold_an_object_until_removed,
+);

@@ -48,7 +48,10 @@ fn tail(s: &str) -> String {
 
 /// The whole workflow of the apiserver issue, for one kubectl version.
 fn workflow(minor: u32) {
-    let c = TestCluster::start().unwrap();
+    workflow_on(TestCluster::start().unwrap(), minor);
+}
+
+fn workflow_on(c: TestCluster, minor: u32) {
     let v = ok(&c, minor, &["version", "-o", "json"]);
     assert!(
         v.contains("\"serverVersion\"") && v.contains("\"gitVersion\": \"v1.33"),
@@ -367,6 +370,11 @@ fn watch_sees_change(c: &TestCluster, minor: u32) {
 #[test]
 fn kubectl_1_33_workflow() {
     workflow(33);
+}
+
+#[test]
+fn kubectl_1_33_workflow_on_the_embedded_store() {
+    workflow_on(TestCluster::start_embedded().unwrap(), 33);
 }
 
 #[test]

@@ -12,8 +12,10 @@ use std::fmt;
 
 use k8s_openapi::apimachinery::pkg::apis::meta::v1 as metav1;
 
-use super::validation::{label_value_errors, qualified_name_errors};
 use super::SelectorError;
+use crate::registry::kinds::validation::{
+    is_label_value as label_value_errors, is_qualified_name as qualified_name_errors,
+};
 
 /// How a requirement relates a label to its values.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

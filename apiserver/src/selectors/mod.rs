@@ -3,7 +3,6 @@
 
 mod field;
 mod label;
-mod validation;
 
 pub use field::{escape_value, unescape_value, FieldRequirement, FieldSelector};
 pub use label::{LabelSelector, Operator, Requirement};

@@ -7,6 +7,7 @@
 //! [`contract`] holds the behaviour every backend must pass.
 
 pub mod contract;
+pub mod embedded;
 pub mod etcd;
 
 use async_trait::async_trait;
