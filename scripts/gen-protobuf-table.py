@@ -2,7 +2,7 @@
 """Generate apiserver/src/protobuf/table.rs: the wire schema of the kinds the
 apiserver decodes from Kubernetes protobuf request bodies.
 
-Sources (both read from the cargo registry, located with `cargo metadata`):
+Sources (both unpacked in the cargo registry, at the versions Cargo.lock pins):
   - k8s-pb (prost structs): message names, field numbers, wire types, nesting.
   - k8s-openapi (the apiserver's types): the JSON name of every field and whether
     it is required (not an Option). A k8s-pb field is matched to a k8s-openapi
@@ -11,13 +11,17 @@ Sources (both read from the cargo registry, located with `cargo metadata`):
     the k8s-openapi version we build against does not know are left out: the
     server would drop them from JSON too.
 
-Run from anywhere after changing ROOTS, or after bumping k8s-pb or k8s-openapi:
+Go facts that neither crate carries (which fields are pointers, which are
+omitempty) are in KEEP_EMPTY_STRING and OMIT_ZERO below. Needs python3, cargo
+and rustfmt. Run after changing ROOTS, or after bumping k8s-pb or k8s-openapi:
     scripts/gen-protobuf-table.py            # rewrites the table
+    scripts/gen-protobuf-table.py -v         # ... and lists skipped fields
     scripts/gen-protobuf-table.py --check    # exits 1 if the table is stale
+apiserver's test schema_matches_k8s_openapi then checks every JSON name and type
+of the table against k8s-openapi's JSON schemas.
 """
 
 import argparse
-import json
 import os
 import re
 import subprocess
@@ -115,7 +119,6 @@ KEEP_EMPTY_STRING = {
     "io.k8s.api.core.v1.EndpointAddress.nodeName",
     "io.k8s.api.core.v1.EndpointPort.appProtocol",
     "io.k8s.api.core.v1.NodeSwapStatus.capacity",
-    "io.k8s.api.core.v1.ResourceStatus.name",
     "io.k8s.api.core.v1.ContainerStatus.stopSignal",
     "io.k8s.api.core.v1.Lifecycle.stopSignal",
     "io.k8s.api.coordination.v1.LeaseSpec.holderIdentity",
@@ -187,16 +190,9 @@ OMIT_ZERO = {
     "io.k8s.api.core.v1.StorageOSVolumeSource.readOnly",
     "io.k8s.api.core.v1.PortworxVolumeSource.readOnly",
     "io.k8s.api.core.v1.ContainerStateTerminated.signal",
-    "io.k8s.api.core.v1.LinuxContainerUser.uid",
-    "io.k8s.api.core.v1.LinuxContainerUser.gid",
     "io.k8s.api.core.v1.NodeConfigStatus.error",
-    "io.k8s.api.core.v1.DaemonEndpoint.Port",
-    "io.k8s.api.core.v1.ContainerStatus.ready",
-    "io.k8s.api.core.v1.ContainerStatus.restartCount",
-    "io.k8s.api.core.v1.PortStatus.port",
     "io.k8s.api.core.v1.ContainerImage.sizeBytes",
     "io.k8s.api.autoscaling.v1.ScaleSpec.replicas",
-    "io.k8s.api.autoscaling.v1.ScaleStatus.replicas",
 }
 
 
@@ -204,20 +200,25 @@ def crate_version(directory):
     return re.search(r'^version = "([^"]+)"', (directory / "Cargo.toml").read_text(), re.M).group(1)
 
 
+def registry_source(name):
+    """The unpacked source of the version of `name` that Cargo.lock pins."""
+    lock = (REPO / "Cargo.lock").read_text()
+    m = re.search(rf'name = "{re.escape(name)}"\nversion = "([^"]+)"', lock)
+    if not m:
+        sys.exit(f"{name} is not in Cargo.lock: add it to the workspace and build once")
+    cargo_home = Path(os.environ.get("CARGO_HOME", Path.home() / ".cargo"))
+    for directory in sorted((cargo_home / "registry" / "src").glob(f"*/{name}-{m.group(1)}")):
+        return directory
+    sys.exit(f"{name} {m.group(1)} is not unpacked under {cargo_home}/registry/src: run `cargo fetch`")
+
+
 def cargo_sources(args):
     """The source directories of k8s-pb and k8s-openapi and the k8s-openapi
     feature (v1_XX) the workspace builds with."""
     dirs = {}
-    if args.k8s_pb and args.k8s_openapi:
-        for name, directory in (("k8s-pb", args.k8s_pb), ("k8s-openapi", args.k8s_openapi)):
-            dirs[name] = (Path(directory), crate_version(Path(directory)))
-    else:
-        meta = json.loads(
-            subprocess.check_output(["cargo", "metadata", "--format-version", "1", "--offline"], cwd=REPO)
-        )
-        for pkg in meta["packages"]:
-            if pkg["name"] in ("k8s-pb", "k8s-openapi"):
-                dirs[pkg["name"]] = (Path(pkg["manifest_path"]).parent, pkg["version"])
+    for name, given in (("k8s-pb", args.k8s_pb), ("k8s-openapi", args.k8s_openapi)):
+        directory = Path(given) if given else registry_source(name)
+        dirs[name] = (directory, crate_version(directory))
     ws = (REPO / "Cargo.toml").read_text()
     m = re.search(r'k8s-openapi\s*=\s*\{[^}]*features\s*=\s*\[[^\]]*"(v1_\d+)"', ws)
     if not m or len(dirs) != 2:
@@ -363,6 +364,7 @@ def build(pb, openapi):
         if name not in pb or source is None:
             sys.exit(f"{name}: missing from k8s-pb or k8s-openapi")
         by_norm = {norm(r): v for r, v in source.items()}
+        assert len(by_norm) == len(source), f"{name}: field names differ only in case"
         fields = []
         for number, rust, label, kind, ref in sorted(pb[name]):
             field = dict(number=number, label=label, kind=kind, ref=ref, json="", zero="Keep", required=False)
@@ -400,7 +402,7 @@ def zero_policy(key, label, kind, required):
         return "Keep"
     if kind in ("string", "bytes"):
         return "Keep" if key in KEEP_EMPTY_STRING else "Omit"
-    if kind in ("bool", "int32", "int64", "double"):
+    if kind in ("bool", "int32", "int64"):
         return "Omit" if key in OMIT_ZERO else "Keep"
     return "Keep"
 
@@ -483,8 +485,8 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--check", action="store_true", help="fail if the table is stale")
     parser.add_argument("-v", "--verbose", action="store_true", help="list skipped fields")
-    parser.add_argument("--k8s-pb", help="k8s-pb source directory (default: from cargo metadata)")
-    parser.add_argument("--k8s-openapi", help="k8s-openapi source directory (default: from cargo metadata)")
+    parser.add_argument("--k8s-pb", help="k8s-pb source directory (default: from Cargo.lock)")
+    parser.add_argument("--k8s-openapi", help="k8s-openapi source directory (default: from Cargo.lock)")
     args = parser.parse_args()
     (pb_dir, pb_version), (openapi_dir, openapi_version), feature = cargo_sources(args)
     pb = parse_k8s_pb(pb_dir / "src")

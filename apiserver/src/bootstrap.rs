@@ -74,6 +74,13 @@ async fn ensure(api: &Api, plural: &str, ns: Option<&str>, obj: Value) -> ApiRes
         .registry
         .find("", "v1", plural)
         .expect("core kinds are registered");
+    // Existing objects are left alone (creating again would also trip over
+    // addresses they hold, e.g. the kubernetes Service's ClusterIP).
+    let name = obj["metadata"]["name"].as_str().unwrap_or_default();
+    let key = crate::meta::key(&api.prefix, info, ns, name);
+    if api.store.get(&key).await?.is_some() {
+        return Ok(());
+    }
     match create_object(api, info, ns, obj, WriteOptions::internal()).await {
         Ok(_) => Ok(()),
         Err(e) if e.code == 409 => Ok(()),

@@ -69,6 +69,32 @@ fn decode(key: &str, bytes: &[u8], rv: i64) -> Option<Value> {
     }
 }
 
+/// A store event in the cache's form, for watches served from the store
+/// (those older than the cache's history). `None` for an event that cannot be
+/// decoded, or a delete whose previous value the store no longer has.
+pub fn from_store_event(ev: &crate::storage::WatchEvent) -> Option<CacheEvent> {
+    let prev = ev
+        .prev_value
+        .as_ref()
+        .and_then(|p| decode(&ev.key, p, ev.revision))
+        .map(Arc::new);
+    let object = match ev.kind {
+        EventKind::Deleted => {
+            let mut last = (**prev.as_ref()?).clone();
+            meta::set_resource_version(&mut last, ev.revision);
+            Arc::new(last)
+        }
+        _ => Arc::new(decode(&ev.key, &ev.value, ev.revision)?),
+    };
+    Some(CacheEvent {
+        kind: ev.kind,
+        key: ev.key.clone(),
+        object,
+        prev,
+        revision: ev.revision,
+    })
+}
+
 impl WatchCache {
     /// Load everything under `prefix` and follow the store from there.
     pub async fn start(

@@ -42,6 +42,18 @@ impl ApiServerProcess {
         Self::start_with_store("--data-dir=", extra_args)
     }
 
+    /// Start kube-apiserver on the embedded store in `data_dir` (which
+    /// outlives this process, for restarts).
+    pub fn start_embedded_in(data_dir: &Path, extra_args: &[&str]) -> Result<Self> {
+        Self::start_with_store(&format!("--data-dir={}", data_dir.display()), extra_args)
+    }
+
+    /// Kill the process with SIGKILL, as a crash would, and reap it.
+    pub fn kill9(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
     /// `store_flag` is `--etcd-servers=...`, or `--data-dir=` (completed with
     /// a directory inside this server's temporary directory).
     fn start_with_store(store_flag: &str, extra_args: &[&str]) -> Result<Self> {

@@ -307,8 +307,39 @@ async fn too_old_resource_versions_get_410() {
             .await
             .unwrap();
     }
-    // The watch cache no longer holds events after `rv`.
-    // As upstream, the answer is a 200 watch whose only event is an ERROR.
+    // Older than the watch cache's history, but still in the store's: served
+    // from the store, nothing missed.
+    let mut stream = cms
+        .watch(&WatchParams::default().timeout(5), &rv)
+        .await
+        .unwrap()
+        .boxed();
+    let mut names = Vec::new();
+    while names.len() < 10 {
+        match tokio::time::timeout(Duration::from_secs(10), stream.try_next())
+            .await
+            .unwrap()
+            .unwrap()
+            .unwrap()
+        {
+            WatchEvent::Added(o) => names.push(o.metadata.name.unwrap()),
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+    let expected: Vec<String> = (0..10).map(|i| format!("n{i}")).collect();
+    assert_eq!(names, expected);
+    drop(stream);
+
+    // Once the store has compacted it too: 410, as upstream a 200 watch whose
+    // only event is an ERROR.
+    let store = apiserver::storage::etcd::EtcdStore::connect(&etcd.endpoints())
+        .await
+        .unwrap();
+    use apiserver::storage::Store;
+    store
+        .compact(store.current_revision().await.unwrap())
+        .await
+        .unwrap();
     let mut stream = cms
         .watch(&WatchParams::default(), &rv)
         .await
@@ -326,7 +357,6 @@ async fn too_old_resource_versions_get_410() {
     let store = apiserver::storage::etcd::EtcdStore::connect(&etcd.endpoints())
         .await
         .unwrap();
-    use apiserver::storage::Store;
     // Compact past the first page's revision.
     cms.create(&PostParams::default(), &cm("after", &[]))
         .await
@@ -625,3 +655,27 @@ on_both_stores!(
     bound_pods_are_deleted_gracefully,
     finalizers_hold_an_object_until_removed,
 );
+
+/// A restarted apiserver finds its objects and its bootstrap objects as they were.
+#[tokio::test]
+async fn restart_on_the_same_etcd() {
+    let etcd = EtcdProcess::start().unwrap();
+    let first = ApiServerProcess::start(&etcd.endpoints(), &[]).unwrap();
+    let cms: Api<ConfigMap> = Api::namespaced(first.client().await.unwrap(), "default");
+    let made = cms
+        .create(&PostParams::default(), &cm("kept", &[("k", "v")]))
+        .await
+        .unwrap();
+    drop(first);
+    let second = ApiServerProcess::start(&etcd.endpoints(), &[]).unwrap();
+    let client = second.client().await.unwrap();
+    let cms: Api<ConfigMap> = Api::namespaced(client.clone(), "default");
+    let got = cms.get("kept").await.unwrap();
+    assert_eq!(got.metadata.uid, made.metadata.uid);
+    assert_eq!(got.data.unwrap()["k"], "v");
+    let svc = Api::<Service>::namespaced(client, "default")
+        .get("kubernetes")
+        .await
+        .unwrap();
+    assert_eq!(svc.spec.unwrap().cluster_ip.as_deref(), Some("10.96.0.1"));
+}

@@ -14,11 +14,13 @@ use serde_json::{json, Value};
 use tokio::sync::{broadcast, mpsc};
 
 use crate::codec::Output;
-use crate::error::ApiResult;
+use crate::error::{ApiError, ApiResult};
 use crate::registry::ResourceInfo;
 use crate::storage::EventKind;
 use crate::table;
 use crate::watch_cache::CacheEvent;
+use futures::stream::BoxStream;
+use futures::StreamExt;
 
 use super::filter::Filter;
 use super::Ctx;
@@ -81,10 +83,18 @@ pub(crate) async fn watch(ctx: &Ctx<'_>, name: Option<&str>) -> ApiResult<Respon
             Some(r)
         }
     };
-    let sub = match ctx.api.cache.subscribe(&prefix, from) {
-        Ok(s) => s,
-        // Upstream answers a too-old watch with a 200 stream of one ERROR event.
-        Err(e) if e.code == 410 => return Ok(error_stream(&e)),
+    let (replay, source, start_rv) = match ctx.api.cache.subscribe(&prefix, from) {
+        Ok(sub) => (sub.replay, Source::Cache(sub.live), sub.revision),
+        // Older than the cache's history: the store may still have it (a
+        // restarted apiserver, a long-disconnected client). If it does not,
+        // the stream's first item is the 410, sent as an ERROR event.
+        Err(e) if e.code == 410 => {
+            let rv = from.unwrap_or(0);
+            match ctx.api.store.watch(&prefix, rv + 1).await {
+                Ok(stream) => (Vec::new(), Source::Store(stream), rv),
+                Err(_) => return Ok(error_stream(&e)),
+            }
+        }
         Err(e) => return Err(e),
     };
 
@@ -94,7 +104,6 @@ pub(crate) async fn watch(ctx: &Ctx<'_>, name: Option<&str>) -> ApiResult<Respon
     };
     let (tx, rx) = mpsc::channel::<Result<Vec<u8>, std::io::Error>>(64);
     let info = ctx.info;
-    let start_rv = sub.revision;
     let initial_end = initial_events && bookmarks;
     tokio::spawn(async move {
         let mut w = Watcher {
@@ -105,7 +114,7 @@ pub(crate) async fn watch(ctx: &Ctx<'_>, name: Option<&str>) -> ApiResult<Respon
             last_rv: start_rv,
             first: true,
         };
-        for ev in &sub.replay {
+        for ev in &replay {
             if !w.send_event(ev).await {
                 return;
             }
@@ -114,7 +123,7 @@ pub(crate) async fn watch(ctx: &Ctx<'_>, name: Option<&str>) -> ApiResult<Respon
         if initial_end && !w.bookmark(true).await {
             return;
         }
-        w.run(sub.live, bookmarks, timeout).await;
+        w.run(source, bookmarks, timeout).await;
     });
     let stream = tokio_stream::wrappers::ReceiverStream::new(rx);
     Ok(Response::builder()
@@ -136,6 +145,33 @@ fn error_stream(e: &crate::error::ApiError) -> Response {
         .expect("valid response")
 }
 
+/// Where live events come from.
+enum Source {
+    Cache(broadcast::Receiver<Arc<CacheEvent>>),
+    Store(BoxStream<'static, Result<crate::storage::WatchEvent, crate::storage::StoreError>>),
+}
+
+impl Source {
+    /// The next event. `Err(Some(e))`: tell the client `e`, then end;
+    /// `Err(None)`: end (the client resumes from its last resourceVersion).
+    async fn next(&mut self) -> Result<Arc<CacheEvent>, Option<ApiError>> {
+        match self {
+            // Lagged or closed (the cache re-listed): end the watch.
+            Source::Cache(rx) => rx.recv().await.map_err(|_| None),
+            Source::Store(stream) => loop {
+                match stream.next().await {
+                    Some(Ok(ev)) => match crate::watch_cache::from_store_event(&ev) {
+                        Some(e) => return Ok(Arc::new(e)),
+                        None => continue,
+                    },
+                    Some(Err(e)) => return Err(Some(ApiError::from(e))),
+                    None => return Err(None),
+                }
+            },
+        }
+    }
+}
+
 struct Watcher {
     info: &'static ResourceInfo,
     filter: Filter,
@@ -146,12 +182,7 @@ struct Watcher {
 }
 
 impl Watcher {
-    async fn run(
-        &mut self,
-        mut live: broadcast::Receiver<Arc<CacheEvent>>,
-        bookmarks: bool,
-        timeout: Duration,
-    ) {
+    async fn run(&mut self, mut source: Source, bookmarks: bool, timeout: Duration) {
         let deadline = tokio::time::sleep(timeout);
         tokio::pin!(deadline);
         let mut ticker = tokio::time::interval(BOOKMARK_EVERY);
@@ -167,15 +198,17 @@ impl Watcher {
                         bookmarked = self.last_rv;
                     }
                 }
-                ev = live.recv() => match ev {
+                ev = source.next() => match ev {
                     Ok(ev) => {
                         if ev.revision <= self.last_rv { continue; }
                         if !self.send_event(&ev).await { return; }
                         self.last_rv = ev.revision;
                     }
-                    // Lagged or closed (the cache re-listed): end the watch;
-                    // the client resumes from its last resourceVersion.
-                    Err(_) => return,
+                    Err(Some(e)) => {
+                        let _ = self.send("ERROR", e.status()).await;
+                        return;
+                    }
+                    Err(None) => return,
                 },
             }
         }

@@ -8,30 +8,52 @@ use super::schema::{Field, Label, Message, Type, Zero};
 use super::wire::{self, records};
 use super::{malformed, ProtobufError};
 
+/// How deep messages may nest. The schema itself nests less than 20 deep;
+/// the bound keeps a hostile body from exhausting the stack should the schema
+/// ever gain a recursive type.
+const MAX_DEPTH: usize = 64;
+
 /// Decodes one message into a JSON object.
 pub(super) fn message(bytes: &[u8], msg: &Message) -> Result<Map<String, Value>, ProtobufError> {
+    nested(bytes, msg, 0)
+}
+
+fn nested(bytes: &[u8], msg: &Message, depth: usize) -> Result<Map<String, Value>, ProtobufError> {
     let mut obj = Map::new();
-    fill(&mut obj, bytes, msg)?;
+    fill(&mut obj, bytes, msg, depth)?;
     Ok(obj)
 }
 
 /// Adds the fields of `bytes` to `obj` (inline fields share the parent's object).
-fn fill(obj: &mut Map<String, Value>, bytes: &[u8], msg: &Message) -> Result<(), ProtobufError> {
+fn fill(
+    obj: &mut Map<String, Value>,
+    bytes: &[u8],
+    msg: &Message,
+    depth: usize,
+) -> Result<(), ProtobufError> {
+    if depth > MAX_DEPTH {
+        return Err(malformed("messages nested too deep"));
+    }
     for record in records(bytes) {
         let (number, value) = record?;
         // Unknown fields are skipped, as every protobuf reader does.
         let Some(field) = msg.field(number) else {
             continue;
         };
-        add(obj, field, value).map_err(|e| e.within(field.json))?;
+        add(obj, field, value, depth).map_err(|e| e.within(field.json))?;
     }
     Ok(())
 }
 
-fn add(obj: &mut Map<String, Value>, field: &Field, value: wire::Value) -> Result<(), ProtobufError> {
+fn add(
+    obj: &mut Map<String, Value>,
+    field: &Field,
+    value: wire::Value,
+    depth: usize,
+) -> Result<(), ProtobufError> {
     match field.label {
         Label::Single => {
-            if let Some(v) = convert(field.ty, value)? {
+            if let Some(v) = convert(field.ty, value, depth)? {
                 if field.zero == Zero::Keep || !is_zero(&v) {
                     obj.insert(field.json.to_string(), v);
                 }
@@ -42,10 +64,10 @@ fn add(obj: &mut Map<String, Value>, field: &Field, value: wire::Value) -> Resul
             let Value::Array(items) = list else {
                 return Err(malformed("repeated field collides with another"));
             };
-            push_repeated(items, field.ty, value)?;
+            push_repeated(items, field.ty, value, depth)?;
         }
         Label::Map => {
-            let (key, v) = map_entry(field.ty, value)?;
+            let (key, v) = map_entry(field.ty, value, depth)?;
             let map = slot(obj, field.json, || Value::Object(Map::new()));
             let Value::Object(entries) = map else {
                 return Err(malformed("map field collides with another"));
@@ -56,7 +78,7 @@ fn add(obj: &mut Map<String, Value>, field: &Field, value: wire::Value) -> Resul
             let (Type::Message(inner), wire::Value::Bytes(bytes)) = (field.ty, value) else {
                 return Err(wrong_wire_type(value));
             };
-            fill(obj, bytes, inner)?;
+            fill(obj, bytes, inner, depth + 1)?;
         }
     }
     Ok(())
@@ -67,21 +89,26 @@ fn slot<'m>(obj: &'m mut Map<String, Value>, key: &str, empty: fn() -> Value) ->
 }
 
 /// Repeated numbers and bools may come packed (one length-delimited record).
-fn push_repeated(items: &mut Vec<Value>, ty: Type, value: wire::Value) -> Result<(), ProtobufError> {
+fn push_repeated(
+    items: &mut Vec<Value>,
+    ty: Type,
+    value: wire::Value,
+    depth: usize,
+) -> Result<(), ProtobufError> {
     match (ty, value) {
         (Type::Bool | Type::Int32 | Type::Int64, wire::Value::Bytes(mut packed)) => {
             while !packed.is_empty() {
                 let n = wire::varint(&mut packed)?;
-                items.extend(convert(ty, wire::Value::Varint(n))?);
+                items.extend(convert(ty, wire::Value::Varint(n), depth)?);
             }
         }
-        _ => items.push(convert(ty, value)?.unwrap_or(Value::Null)),
+        _ => items.push(convert(ty, value, depth)?.unwrap_or(Value::Null)),
     }
     Ok(())
 }
 
 /// A map entry message: key 1 (always a string here), value 2.
-fn map_entry(ty: Type, value: wire::Value) -> Result<(String, Value), ProtobufError> {
+fn map_entry(ty: Type, value: wire::Value, depth: usize) -> Result<(String, Value), ProtobufError> {
     let wire::Value::Bytes(bytes) = value else {
         return Err(wrong_wire_type(value));
     };
@@ -89,7 +116,7 @@ fn map_entry(ty: Type, value: wire::Value) -> Result<(String, Value), ProtobufEr
     for record in records(bytes) {
         match record? {
             (1, v) => key = string(v)?,
-            (2, v) => val = convert(ty, v).map_err(|e| e.within(&key))?,
+            (2, v) => val = convert(ty, v, depth).map_err(|e| e.within(&key))?,
             _ => {}
         }
     }
@@ -98,7 +125,7 @@ fn map_entry(ty: Type, value: wire::Value) -> Result<(String, Value), ProtobufEr
 }
 
 /// One value; None when it stands for "not set" (a zero Time, empty raw JSON).
-fn convert(ty: Type, value: wire::Value) -> Result<Option<Value>, ProtobufError> {
+fn convert(ty: Type, value: wire::Value, depth: usize) -> Result<Option<Value>, ProtobufError> {
     let v = match (ty, value) {
         (Type::String, v) => Value::String(string(v)?),
         (Type::Bytes, wire::Value::Bytes(b)) => {
@@ -108,7 +135,7 @@ fn convert(ty: Type, value: wire::Value) -> Result<Option<Value>, ProtobufError>
         // int32 travels as a sign-extended 64-bit varint; truncation is the rule.
         (Type::Int32, wire::Value::Varint(n)) => Value::from(n as i64 as i32),
         (Type::Int64, wire::Value::Varint(n)) => Value::from(n as i64),
-        (Type::Message(m), wire::Value::Bytes(b)) => Value::Object(message(b, m)?),
+        (Type::Message(m), wire::Value::Bytes(b)) => Value::Object(nested(b, m, depth + 1)?),
         (Type::Time, wire::Value::Bytes(b)) => return time(b, "%Y-%m-%dT%H:%M:%SZ"),
         (Type::MicroTime, wire::Value::Bytes(b)) => return time(b, "%Y-%m-%dT%H:%M:%S%.6fZ"),
         (Type::Quantity, wire::Value::Bytes(b)) => quantity(b)?,

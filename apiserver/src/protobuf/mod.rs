@@ -83,7 +83,9 @@ pub fn decode_request(body: &[u8]) -> Result<Value, ProtobufError> {
         .ok_or(ProtobufError::MissingMagic)?;
     let envelope = Unknown::decode(unknown)?;
     if !envelope.content_encoding.is_empty() {
-        return Err(ProtobufError::UnsupportedEncoding(envelope.content_encoding));
+        return Err(ProtobufError::UnsupportedEncoding(
+            envelope.content_encoding,
+        ));
     }
     if envelope.kind.is_empty() {
         return Err(ProtobufError::MissingTypeMeta);
@@ -100,7 +102,9 @@ pub fn decode_request(body: &[u8]) -> Result<Value, ProtobufError> {
         })?;
     let fields = json::message(envelope.raw, schema)?;
     let mut obj = Map::new();
-    obj.insert("apiVersion".into(), Value::String(envelope.api_version));
+    if !envelope.api_version.is_empty() {
+        obj.insert("apiVersion".into(), Value::String(envelope.api_version));
+    }
     obj.insert("kind".into(), Value::String(envelope.kind));
     obj.extend(fields);
     Ok(Value::Object(obj))
@@ -132,7 +136,9 @@ impl<'a> Unknown<'a> {
                 (2, wire::Value::Bytes(raw)) => out.raw = raw,
                 (3, v) => out.content_encoding = text(v)?,
                 // 4 (contentType) is empty for protobuf, the only form we read.
-                (1 | 2, _) => return Err(malformed("runtime.Unknown has a field of the wrong type")),
+                (1 | 2, _) => {
+                    return Err(malformed("runtime.Unknown has a field of the wrong type"))
+                }
                 _ => {}
             }
         }

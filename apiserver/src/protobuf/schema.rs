@@ -4,6 +4,8 @@
 /// A protobuf message of the Kubernetes API, named by its OpenAPI definition.
 #[derive(Debug)]
 pub(super) struct Message {
+    /// Read by the tests, which check the schema against k8s-openapi.
+    #[cfg_attr(not(test), allow(dead_code))]
     pub name: &'static str,
     /// Sorted by number (the generator emits them so).
     pub fields: &'static [Field],
