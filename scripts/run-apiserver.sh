@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# Start etcd and kube-apiserver on loopback, create the example manifests and
-# list them with the real kubectl. `scripts/run-apiserver.sh stop` ends both
-# processes (by the PIDs recorded at start) and removes the data.
+# Start kube-apiserver on loopback (on its embedded store; STORE=etcd starts
+# Debian's etcd and uses it instead), create the example manifests and list
+# them with the real kubectl. `scripts/run-apiserver.sh stop` ends what it
+# started (by the PIDs recorded at start) and removes the data.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 DIR=${MINI_K8S_DIR:-/tmp/mini-k8s}
@@ -22,20 +23,26 @@ if [ "${1:-}" = "stop" ]; then
   exit 0
 fi
 
+STORE=${STORE:-embedded}
 BIN=target/release/kube-apiserver
 [ -x "$BIN" ] || cargo build --release -p apiserver
-command -v etcd >/dev/null || { echo "etcd is missing: apt-get install -y etcd-server" >&2; exit 1; }
 if [ -f "$DIR/apiserver.pid" ] && kill -0 "$(cat "$DIR/apiserver.pid")" 2>/dev/null; then
   echo "already running (kubeconfig: $DIR/kubeconfig)"
   exit 0
 fi
 mkdir -p "$DIR"
+if [ "$STORE" = etcd ]; then
+command -v etcd >/dev/null || { echo "etcd is missing: apt-get install -y etcd-server" >&2; exit 1; }
 etcd --name=mini --data-dir="$DIR/etcd" \
   --listen-client-urls="http://127.0.0.1:$ETCD_PORT" --advertise-client-urls="http://127.0.0.1:$ETCD_PORT" \
   --listen-peer-urls="http://127.0.0.1:$((ETCD_PORT + 1))" --initial-advertise-peer-urls="http://127.0.0.1:$((ETCD_PORT + 1))" \
   --initial-cluster="mini=http://127.0.0.1:$((ETCD_PORT + 1))" --log-level=warn >"$DIR/etcd.log" 2>&1 &
 echo $! >"$DIR/etcd.pid"
-"$BIN" --etcd-servers="http://127.0.0.1:$ETCD_PORT" --bind-address=127.0.0.1 --port="$API_PORT" >"$DIR/apiserver.log" 2>&1 &
+STORE_FLAG="--etcd-servers=http://127.0.0.1:$ETCD_PORT"
+else
+STORE_FLAG="--data-dir=$DIR/data"
+fi
+"$BIN" "$STORE_FLAG" --bind-address=127.0.0.1 --port="$API_PORT" >"$DIR/apiserver.log" 2>&1 &
 echo $! >"$DIR/apiserver.pid"
 for _ in $(seq 1 100); do
   curl --noproxy '*' -sf "http://127.0.0.1:$API_PORT/healthz" >/dev/null 2>&1 && break
@@ -65,7 +72,7 @@ kubectl create -f manifests/
 kubectl get rc,svc,pods
 cat <<MSG
 
-kube-apiserver is at http://127.0.0.1:$API_PORT (etcd at 127.0.0.1:$ETCD_PORT).
+kube-apiserver is at http://127.0.0.1:$API_PORT (store: $STORE).
   export KUBECONFIG=$DIR/kubeconfig; kubectl get all
 Stop it with: scripts/run-apiserver.sh stop
 MSG

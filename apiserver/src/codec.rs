@@ -37,6 +37,13 @@ pub fn decode_body(headers: &HeaderMap, body: &[u8]) -> ApiResult<Value> {
     match ct.as_str() {
         JSON | "" | "*/*" => decode_json(body),
         YAML | "application/yaml+json" | "text/yaml" => decode_yaml(body),
+        PROTOBUF => crate::protobuf::decode_request(body).map_err(|e| {
+            if e.is_unsupported() {
+                ApiError::new(415, "UnsupportedMediaType", e.to_string())
+            } else {
+                ApiError::bad_request(e.to_string())
+            }
+        }),
         _ => Err(ApiError::unsupported_media_type(&ct)),
     }
 }

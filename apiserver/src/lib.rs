@@ -20,6 +20,7 @@ pub mod metrics;
 pub mod openapi;
 pub mod patch;
 pub mod path;
+pub mod protobuf;
 pub mod registry;
 pub mod selectors;
 pub mod server;

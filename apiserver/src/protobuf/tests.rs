@@ -1115,3 +1115,56 @@ fn schema_fields_are_sorted_and_unique() {
         walk(msg, &mut seen);
     }
 }
+
+#[test]
+fn nesting_depth_is_bounded() {
+    // A recursive schema (none exists today) and a body nesting 100 deep.
+    static LOOP: schema::Message = schema::Message {
+        name: "loop",
+        fields: &[schema::Field::single(
+            1,
+            "inner",
+            schema::Type::Message(&LOOP),
+        )],
+    };
+    let mut bytes = Vec::new();
+    for _ in 0..100 {
+        let mut outer = vec![0x0a];
+        let mut len = bytes.len();
+        while len >= 0x80 {
+            outer.push((len as u8) | 0x80);
+            len >>= 7;
+        }
+        outer.push(len as u8);
+        outer.extend(bytes);
+        bytes = outer;
+    }
+    let err = json::message(&bytes, &LOOP).unwrap_err();
+    assert!(err.to_string().contains("nested too deep"), "{err}");
+    // The innermost 60 levels (2 bytes each: tag, length < 128) are fine.
+    let shallow = json::message(&bytes[bytes.len() - 120..], &LOOP);
+    assert!(shallow.is_ok(), "{shallow:?}");
+}
+
+#[test]
+fn negative_numbers_and_empty_api_version() {
+    let pod = pb::Pod {
+        spec: Some(pb::PodSpec {
+            priority: Some(-5),
+            active_deadline_seconds: Some(-1),
+            ..Default::default()
+        }),
+        ..Default::default()
+    };
+    let got = decode_request(&envelope("v1", "Pod", &pod)).unwrap();
+    assert_eq!(
+        got["spec"],
+        json!({"activeDeadlineSeconds": -1, "priority": -5})
+    );
+    let got = decode_request(&envelope(
+        "",
+        "DeleteOptions",
+        &pbmeta::DeleteOptions::default(),
+    ));
+    assert_eq!(got.unwrap(), json!({"kind": "DeleteOptions"}));
+}
