@@ -74,6 +74,9 @@ pub enum Output {
     Metadata {
         v1beta1: bool,
     },
+    /// Kubernetes protobuf (objects, lists and Status; watches and kinds
+    /// without a protobuf form are answered in JSON).
+    Protobuf,
 }
 
 /// Choose the response form from the Accept header: the first entry we can
@@ -110,6 +113,7 @@ fn accept_entry(entry: &str) -> Option<Output> {
         None => match mt.as_str() {
             "application/json" | "*/*" | "application/*" => Some(Output::Json),
             "application/yaml" => Some(Output::Yaml),
+            PROTOBUF => Some(Output::Protobuf),
             _ => None,
         },
         Some(kind) => {
@@ -132,8 +136,15 @@ fn accept_entry(entry: &str) -> Option<Output> {
     }
 }
 
-/// A JSON (or YAML) response with the given status code.
+/// A response in the negotiated form with the given status code.
 pub fn respond(code: StatusCode, output: Output, body: &Value) -> Response {
+    if output == Output::Protobuf {
+        // A kind without a protobuf form goes out as JSON, which every
+        // protobuf-speaking client (client-go, kubectl) also accepts.
+        if let Ok(bytes) = crate::protobuf::encode_response(body) {
+            return (code, [(header::CONTENT_TYPE, PROTOBUF)], bytes).into_response();
+        }
+    }
     if output == Output::Yaml {
         match serde_saphyr::to_string(body) {
             Ok(text) => return (code, [(header::CONTENT_TYPE, YAML)], text).into_response(),
@@ -166,15 +177,15 @@ mod tests {
     }
 
     #[test]
-    fn protobuf_first_falls_back_to_json() {
+    fn protobuf_when_asked_first() {
         let a = "application/vnd.kubernetes.protobuf, */*";
-        assert_eq!(accept(a).unwrap(), Output::Json);
-        assert_eq!(
-            accept("application/vnd.kubernetes.protobuf")
-                .unwrap_err()
-                .code,
-            406
-        );
+        assert_eq!(accept(a).unwrap(), Output::Protobuf);
+        let j = "application/json, application/vnd.kubernetes.protobuf";
+        assert_eq!(accept(j).unwrap(), Output::Json);
+        // A protobuf Table is not offered: the JSON Table after it wins.
+        let t = "application/vnd.kubernetes.protobuf;as=Table;v=v1;g=meta.k8s.io,application/json;as=Table;v=v1;g=meta.k8s.io";
+        assert_eq!(accept(t).unwrap(), Output::Table { v1beta1: false });
+        assert_eq!(accept("text/html").unwrap_err().code, 406);
     }
 
     #[test]

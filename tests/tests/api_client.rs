@@ -679,3 +679,56 @@ async fn restart_on_the_same_etcd() {
         .unwrap();
     assert_eq!(svc.spec.unwrap().cluster_ip.as_deref(), Some("10.96.0.1"));
 }
+
+/// Clients that ask for protobuf first (client-go, kubectl describe) get it;
+/// it decodes to the same object as the JSON answer.
+#[tokio::test]
+async fn protobuf_responses() {
+    let c = TestCluster::start().unwrap();
+    let client = client(&c).await;
+    let pods: Api<Pod> = Api::namespaced(client.clone(), "default");
+    pods.create(&PostParams::default(), &pod("pb", &[("app", "pb")]))
+        .await
+        .unwrap();
+    for path in [
+        "/api/v1/namespaces/default/pods/pb",
+        "/api/v1/namespaces/default/pods",
+    ] {
+        let req = http::Request::get(path)
+            .header(
+                "accept",
+                "application/vnd.kubernetes.protobuf, application/json",
+            )
+            .body(Vec::new())
+            .unwrap();
+        let resp = client
+            .send(req.map(kube::client::Body::from))
+            .await
+            .unwrap();
+        assert_eq!(
+            resp.headers()["content-type"],
+            "application/vnd.kubernetes.protobuf"
+        );
+        let bytes = http_body_util::BodyExt::collect(resp.into_body())
+            .await
+            .unwrap()
+            .to_bytes();
+        assert!(bytes.starts_with(b"k8s\0"));
+        let decoded = apiserver::protobuf::decode_request(&bytes).unwrap();
+        let json: serde_json::Value = serde_json::from_str(
+            &client
+                .request_text(http::Request::get(path).body(Vec::new()).unwrap())
+                .await
+                .unwrap(),
+        )
+        .unwrap();
+        if path.ends_with("/pb") {
+            assert_eq!(decoded["metadata"]["uid"], json["metadata"]["uid"]);
+            assert_eq!(decoded["spec"]["containers"], json["spec"]["containers"]);
+            assert_eq!(decoded["status"]["phase"], "Pending");
+        } else {
+            assert_eq!(decoded["kind"], "PodList");
+            assert_eq!(decoded["items"][0]["metadata"]["name"], "pb");
+        }
+    }
+}

@@ -1,5 +1,6 @@
-//! Kubernetes protobuf request bodies (`application/vnd.kubernetes.protobuf`),
-//! decoded into the JSON the JSON path would have received.
+//! Kubernetes protobuf bodies (`application/vnd.kubernetes.protobuf`):
+//! request bodies decoded into the JSON the JSON path would have received,
+//! and response objects encoded from their JSON (encode.rs).
 //!
 //! A body is the magic `k8s\0` and a runtime.Unknown message: {1: typeMeta
 //! {1: apiVersion, 2: kind}, 2: raw (the object's message), 3: contentEncoding,
@@ -7,12 +8,15 @@
 //! schema (table.rs) that scripts/gen-protobuf-table.py generates from k8s-pb
 //! (field numbers and types) and k8s-openapi (JSON names): no per-type code.
 
+mod encode;
 mod json;
 mod schema;
 mod table;
 mod wire;
 
 use serde_json::{Map, Value};
+
+pub use encode::encode_response;
 
 /// The prefix of every Kubernetes protobuf body.
 const MAGIC: &[u8] = b"k8s\0";
@@ -31,6 +35,9 @@ pub enum ProtobufError {
     UnsupportedEncoding(String),
     #[error("malformed protobuf body{}: {msg}", at(path))]
     Malformed { path: String, msg: String },
+    /// An object whose JSON does not fit its protobuf schema (a server bug).
+    #[error("cannot encode the object as protobuf{}: {msg}", at(path))]
+    Unencodable { path: String, msg: String },
 }
 
 fn at(path: &str) -> String {
@@ -53,13 +60,20 @@ impl ProtobufError {
 
     /// Prefixes the JSON field name to the error's path (empty names are inline fields).
     fn within(self, field: &str) -> Self {
+        let join = |path: String| {
+            if path.is_empty() {
+                field.to_string()
+            } else {
+                format!("{field}.{path}")
+            }
+        };
         match self {
             Self::Malformed { path, msg } if !field.is_empty() => Self::Malformed {
-                path: if path.is_empty() {
-                    field.to_string()
-                } else {
-                    format!("{field}.{path}")
-                },
+                path: join(path),
+                msg,
+            },
+            Self::Unencodable { path, msg } if !field.is_empty() => Self::Unencodable {
+                path: join(path),
                 msg,
             },
             other => other,
@@ -90,16 +104,12 @@ pub fn decode_request(body: &[u8]) -> Result<Value, ProtobufError> {
     if envelope.kind.is_empty() {
         return Err(ProtobufError::MissingTypeMeta);
     }
-    let schema = table::ROOTS
-        .iter()
-        .find(|(version, kind, _)| {
-            *kind == envelope.kind && (*version == "*" || *version == envelope.api_version)
-        })
-        .map(|(_, _, schema)| *schema)
-        .ok_or_else(|| ProtobufError::UnsupportedKind {
+    let schema = root(&envelope.api_version, &envelope.kind).ok_or_else(|| {
+        ProtobufError::UnsupportedKind {
             api_version: envelope.api_version.clone(),
             kind: envelope.kind.clone(),
-        })?;
+        }
+    })?;
     let fields = json::message(envelope.raw, schema)?;
     let mut obj = Map::new();
     if !envelope.api_version.is_empty() {
@@ -108,6 +118,14 @@ pub fn decode_request(body: &[u8]) -> Result<Value, ProtobufError> {
     obj.insert("kind".into(), Value::String(envelope.kind));
     obj.extend(fields);
     Ok(Value::Object(obj))
+}
+
+/// The schema of a kind, if it has one.
+fn root(api_version: &str, kind: &str) -> Option<&'static schema::Message> {
+    table::ROOTS
+        .iter()
+        .find(|(v, k, _)| *k == kind && (*v == "*" || *v == api_version))
+        .map(|(_, _, schema)| *schema)
 }
 
 /// runtime.Unknown, the envelope of every protobuf body.

@@ -3,7 +3,7 @@
 
 use super::schema::{Field, Message, Type};
 
-/// The kinds a protobuf request body may carry: (apiVersion, kind, schema).
+/// The kinds a protobuf body may carry: (apiVersion, kind, schema).
 pub(super) static ROOTS: &[(&str, &str, &Message)] = &[
     ("v1", "Namespace", &CORE_V1_NAMESPACE),
     ("v1", "Pod", &CORE_V1_POD),
@@ -22,6 +22,25 @@ pub(super) static ROOTS: &[(&str, &str, &Message)] = &[
     ("coordination.k8s.io/v1", "Lease", &COORDINATION_V1_LEASE),
     ("autoscaling/v1", "Scale", &AUTOSCALING_V1_SCALE),
     ("*", "DeleteOptions", &META_V1_DELETE_OPTIONS),
+    ("v1", "Status", &META_V1_STATUS),
+    ("v1", "NamespaceList", &CORE_V1_NAMESPACE_LIST),
+    ("v1", "PodList", &CORE_V1_POD_LIST),
+    (
+        "v1",
+        "ReplicationControllerList",
+        &CORE_V1_REPLICATION_CONTROLLER_LIST,
+    ),
+    ("v1", "ServiceList", &CORE_V1_SERVICE_LIST),
+    ("v1", "EndpointsList", &CORE_V1_ENDPOINTS_LIST),
+    ("v1", "NodeList", &CORE_V1_NODE_LIST),
+    ("v1", "EventList", &CORE_V1_EVENT_LIST),
+    ("v1", "ConfigMapList", &CORE_V1_CONFIG_MAP_LIST),
+    ("v1", "ServiceAccountList", &CORE_V1_SERVICE_ACCOUNT_LIST),
+    (
+        "coordination.k8s.io/v1",
+        "LeaseList",
+        &COORDINATION_V1_LEASE_LIST,
+    ),
 ];
 
 static CORE_V1_NAMESPACE: Message = Message {
@@ -172,6 +191,98 @@ static META_V1_DELETE_OPTIONS: Message = Message {
             "ignoreStoreReadErrorWithClusterBreakingPotential",
             Type::Bool,
         ),
+    ],
+};
+
+static META_V1_STATUS: Message = Message {
+    name: "io.k8s.apimachinery.pkg.apis.meta.v1.Status",
+    fields: &[
+        Field::single(1, "metadata", Type::Message(&META_V1_LIST_META)),
+        Field::omit_zero(2, "status", Type::String),
+        Field::omit_zero(3, "message", Type::String),
+        Field::omit_zero(4, "reason", Type::String),
+        Field::single(5, "details", Type::Message(&META_V1_STATUS_DETAILS)),
+        Field::omit_zero(6, "code", Type::Int32),
+    ],
+};
+
+static CORE_V1_NAMESPACE_LIST: Message = Message {
+    name: "io.k8s.api.core.v1.NamespaceList",
+    fields: &[
+        Field::single(1, "metadata", Type::Message(&META_V1_LIST_META)),
+        Field::repeated(2, "items", Type::Message(&CORE_V1_NAMESPACE)),
+    ],
+};
+
+static CORE_V1_POD_LIST: Message = Message {
+    name: "io.k8s.api.core.v1.PodList",
+    fields: &[
+        Field::single(1, "metadata", Type::Message(&META_V1_LIST_META)),
+        Field::repeated(2, "items", Type::Message(&CORE_V1_POD)),
+    ],
+};
+
+static CORE_V1_REPLICATION_CONTROLLER_LIST: Message = Message {
+    name: "io.k8s.api.core.v1.ReplicationControllerList",
+    fields: &[
+        Field::single(1, "metadata", Type::Message(&META_V1_LIST_META)),
+        Field::repeated(2, "items", Type::Message(&CORE_V1_REPLICATION_CONTROLLER)),
+    ],
+};
+
+static CORE_V1_SERVICE_LIST: Message = Message {
+    name: "io.k8s.api.core.v1.ServiceList",
+    fields: &[
+        Field::single(1, "metadata", Type::Message(&META_V1_LIST_META)),
+        Field::repeated(2, "items", Type::Message(&CORE_V1_SERVICE)),
+    ],
+};
+
+static CORE_V1_ENDPOINTS_LIST: Message = Message {
+    name: "io.k8s.api.core.v1.EndpointsList",
+    fields: &[
+        Field::single(1, "metadata", Type::Message(&META_V1_LIST_META)),
+        Field::repeated(2, "items", Type::Message(&CORE_V1_ENDPOINTS)),
+    ],
+};
+
+static CORE_V1_NODE_LIST: Message = Message {
+    name: "io.k8s.api.core.v1.NodeList",
+    fields: &[
+        Field::single(1, "metadata", Type::Message(&META_V1_LIST_META)),
+        Field::repeated(2, "items", Type::Message(&CORE_V1_NODE)),
+    ],
+};
+
+static CORE_V1_EVENT_LIST: Message = Message {
+    name: "io.k8s.api.core.v1.EventList",
+    fields: &[
+        Field::single(1, "metadata", Type::Message(&META_V1_LIST_META)),
+        Field::repeated(2, "items", Type::Message(&CORE_V1_EVENT)),
+    ],
+};
+
+static CORE_V1_CONFIG_MAP_LIST: Message = Message {
+    name: "io.k8s.api.core.v1.ConfigMapList",
+    fields: &[
+        Field::single(1, "metadata", Type::Message(&META_V1_LIST_META)),
+        Field::repeated(2, "items", Type::Message(&CORE_V1_CONFIG_MAP)),
+    ],
+};
+
+static CORE_V1_SERVICE_ACCOUNT_LIST: Message = Message {
+    name: "io.k8s.api.core.v1.ServiceAccountList",
+    fields: &[
+        Field::single(1, "metadata", Type::Message(&META_V1_LIST_META)),
+        Field::repeated(2, "items", Type::Message(&CORE_V1_SERVICE_ACCOUNT)),
+    ],
+};
+
+static COORDINATION_V1_LEASE_LIST: Message = Message {
+    name: "io.k8s.api.coordination.v1.LeaseList",
+    fields: &[
+        Field::single(1, "metadata", Type::Message(&META_V1_LIST_META)),
+        Field::repeated(2, "items", Type::Message(&COORDINATION_V1_LEASE)),
     ],
 };
 
@@ -528,6 +639,28 @@ static META_V1_PRECONDITIONS: Message = Message {
     fields: &[
         Field::single(1, "uid", Type::String),
         Field::single(2, "resourceVersion", Type::String),
+    ],
+};
+
+static META_V1_LIST_META: Message = Message {
+    name: "io.k8s.apimachinery.pkg.apis.meta.v1.ListMeta",
+    fields: &[
+        Field::omit_zero(1, "selfLink", Type::String),
+        Field::omit_zero(2, "resourceVersion", Type::String),
+        Field::omit_zero(3, "continue", Type::String),
+        Field::single(4, "remainingItemCount", Type::Int64),
+    ],
+};
+
+static META_V1_STATUS_DETAILS: Message = Message {
+    name: "io.k8s.apimachinery.pkg.apis.meta.v1.StatusDetails",
+    fields: &[
+        Field::omit_zero(1, "name", Type::String),
+        Field::omit_zero(2, "group", Type::String),
+        Field::omit_zero(3, "kind", Type::String),
+        Field::repeated(4, "causes", Type::Message(&META_V1_STATUS_CAUSE)),
+        Field::omit_zero(5, "retryAfterSeconds", Type::Int32),
+        Field::omit_zero(6, "uid", Type::String),
     ],
 };
 
@@ -1003,6 +1136,15 @@ static CORE_V1_NODE_RUNTIME_HANDLER: Message = Message {
 static CORE_V1_NODE_FEATURES: Message = Message {
     name: "io.k8s.api.core.v1.NodeFeatures",
     fields: &[Field::single(1, "supplementalGroupsPolicy", Type::Bool)],
+};
+
+static META_V1_STATUS_CAUSE: Message = Message {
+    name: "io.k8s.apimachinery.pkg.apis.meta.v1.StatusCause",
+    fields: &[
+        Field::omit_zero(1, "reason", Type::String),
+        Field::omit_zero(2, "message", Type::String),
+        Field::omit_zero(3, "field", Type::String),
+    ],
 };
 
 static CORE_V1_VOLUME_SOURCE: Message = Message {

@@ -15,7 +15,7 @@ use serde_json::{json, Value};
 use super::*;
 
 /// A body as a Go client sends it: magic + runtime.Unknown.
-fn envelope(api_version: &str, kind: &str, object: &impl prost::Message) -> Vec<u8> {
+pub(super) fn envelope(api_version: &str, kind: &str, object: &impl prost::Message) -> Vec<u8> {
     let unknown = Unknown {
         type_meta: Some(TypeMeta {
             api_version: Some(api_version.into()),
@@ -29,7 +29,7 @@ fn envelope(api_version: &str, kind: &str, object: &impl prost::Message) -> Vec<
 }
 
 /// The decoded JSON is exactly what k8s-openapi reads and writes back.
-fn assert_k8s_openapi_round_trip<T>(decoded: &Value)
+pub(super) fn assert_k8s_openapi_round_trip<T>(decoded: &Value)
 where
     T: serde::de::DeserializeOwned + serde::Serialize,
 {
@@ -82,7 +82,7 @@ fn local_ref(name: &str) -> Option<pb::LocalObjectReference> {
 
 // ---- bodies captured from the real kubectl ----
 
-const FIXTURES: &[(&str, &[u8])] = &[
+pub(super) const FIXTURES: &[(&str, &[u8])] = &[
     ("namespace", include_bytes!("testdata/namespace.bin")),
     (
         "configmap_literals",
@@ -1066,6 +1066,34 @@ fn check_definition(
     }
 }
 
+/// A list message is {1: metadata ListMeta, 2: items of the kind}.
+fn check_list(msg: &'static schema::Message, errors: &mut Vec<String>) {
+    let shape: Vec<_> = msg
+        .fields
+        .iter()
+        .map(|f| {
+            let name = match f.ty {
+                schema::Type::Message(m) => m.name,
+                _ => "",
+            };
+            (f.number, f.json, f.label, name)
+        })
+        .collect();
+    let item = msg.name.strip_suffix("List").unwrap_or_default();
+    let want = vec![
+        (
+            1,
+            "metadata",
+            schema::Label::Single,
+            "io.k8s.apimachinery.pkg.apis.meta.v1.ListMeta",
+        ),
+        (2, "items", schema::Label::Repeated, item),
+    ];
+    if shape != want {
+        errors.push(format!("{}: not a list message: {shape:?}", msg.name));
+    }
+}
+
 #[test]
 fn schema_matches_k8s_openapi() {
     use k8s_openapi::api::{autoscaling, coordination, core};
@@ -1084,9 +1112,21 @@ fn schema_matches_k8s_openapi() {
     generator.subschema_for::<coordination::v1::Lease>();
     generator.subschema_for::<autoscaling::v1::Scale>();
     generator.subschema_for::<meta::v1::DeleteOptions>();
+    generator.subschema_for::<meta::v1::Status>();
+    generator.subschema_for::<meta::v1::ListMeta>();
     let defs = generator.definitions().clone();
     let (mut seen, mut errors) = (std::collections::HashSet::new(), Vec::new());
-    for (_, _, msg) in table::ROOTS {
+    for (_, kind, msg) in table::ROOTS {
+        if kind.ends_with("List") {
+            // k8s-openapi has a generic List<T>, no per-kind definitions.
+            check_list(msg, &mut errors);
+            for field in msg.fields {
+                if let schema::Type::Message(m) = field.ty {
+                    check_definition(m, &defs, &mut seen, &mut errors);
+                }
+            }
+            continue;
+        }
         check_definition(msg, &defs, &mut seen, &mut errors);
     }
     assert!(errors.is_empty(), "{}", errors.join("\n"));
