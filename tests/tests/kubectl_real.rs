@@ -419,87 +419,37 @@ fn generator_commands_send_protobuf() {
     let c = TestCluster::start().unwrap();
     for minor in [33, 27] {
         let ns = format!("gen-{minor}");
-        let out = ok(&c, minor, &["create", "namespace", &ns]);
+        // Arguments without spaces, as one string.
+        let run = |line: &str| ok(&c, minor, &line.split_whitespace().collect::<Vec<_>>());
+        let out = run(&format!("create namespace {ns}"));
         assert!(out.contains(&format!("namespace/{ns} created")), "{out}");
-        let out = ok(
-            &c,
-            minor,
-            &[
-                "-n",
-                &ns,
-                "create",
-                "configmap",
-                "settings",
-                "--from-literal=color=blue",
-                "--from-literal=size=10",
-            ],
-        );
+        let out = run(&format!(
+            "-n {ns} create configmap settings --from-literal=color=blue --from-literal=size=10"
+        ));
         assert!(out.contains("configmap/settings created"), "{out}");
-        let out = ok(
-            &c,
-            minor,
-            &[
-                "-n",
-                &ns,
-                "get",
-                "configmap",
-                "settings",
-                "-o",
-                "jsonpath={.data.color},{.data.size}",
-            ],
-        );
+        let out = run(&format!(
+            "-n {ns} get configmap settings -o jsonpath={{.data.color}},{{.data.size}}"
+        ));
         assert_eq!(out, "blue,10");
-        let out = ok(&c, minor, &["-n", &ns, "create", "serviceaccount", "robot"]);
+        let out = run(&format!("-n {ns} create serviceaccount robot"));
         assert!(out.contains("serviceaccount/robot created"), "{out}");
-        let out = ok(
-            &c,
-            minor,
-            &[
-                "-n",
-                &ns,
-                "create",
-                "service",
-                "nodeport",
-                "web",
-                "--tcp=8080:80",
-            ],
-        );
+        let out = run(&format!(
+            "-n {ns} create service nodeport web --tcp=8080:80"
+        ));
         assert!(out.contains("service/web created"), "{out}");
-        let out = ok(&c, minor, &["-n", &ns, "get", "svc", "web", "-o", "jsonpath={.spec.type} {.spec.ports[0].port} {.spec.ports[0].targetPort} {.spec.ports[0].nodePort}"]);
-        let parts: Vec<&str> = out.split(' ').collect();
+        let out = run(&format!("-n {ns} get svc web -o jsonpath={{.spec.type}},{{.spec.ports[0].port}},{{.spec.ports[0].targetPort}},{{.spec.ports[0].nodePort}}"));
+        let parts: Vec<&str> = out.split(',').collect();
         assert_eq!(&parts[..3], ["NodePort", "8080", "80"], "{out}");
         let node_port: u32 = parts[3].parse().unwrap();
         assert!((30000..=32767).contains(&node_port), "{out}");
-        let out = ok(
-            &c,
-            minor,
-            &[
-                "-n",
-                &ns,
-                "run",
-                "shell",
-                "--image=busybox",
-                "--restart=Never",
-                "--labels=app=shell",
-            ],
-        );
+        let out = run(&format!(
+            "-n {ns} run shell --image=busybox --restart=Never --labels=app=shell"
+        ));
         assert!(out.contains("pod/shell created"), "{out}");
-        let out = ok(
-            &c,
-            minor,
-            &[
-                "-n",
-                &ns,
-                "get",
-                "pod",
-                "shell",
-                "-o",
-                "jsonpath={.spec.containers[0].image} {.spec.restartPolicy} {.metadata.labels.app}",
-            ],
-        );
-        assert_eq!(out, "busybox Never shell");
+        let out = run(&format!("-n {ns} get pod shell -o jsonpath={{.spec.containers[0].image}},{{.spec.restartPolicy}},{{.metadata.labels.app}}"));
+        assert_eq!(out, "busybox,Never,shell");
         // The default ServiceAccount came with the namespace.
-        let out = ok(&c, minor, &["-n", &ns, "get", "sa", "-o", "name"]);
+        let out = run(&format!("-n {ns} get sa -o name"));
         assert!(
             out.contains("serviceaccount/default") && out.contains("serviceaccount/robot"),
             "{out}"
