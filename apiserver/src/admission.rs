@@ -28,18 +28,22 @@ pub async fn before_create(
             .find("", "v1", "namespaces")
             .expect("namespaces are registered");
         let key = meta::key(&api.prefix, ns_info, None, &ns);
-        match api.store.get(&key).await? {
-            None => return Err(ApiError::not_found(ns_info, &ns)),
-            Some(kv) => {
-                let nsobj: Value = serde_json::from_slice(&kv.value).unwrap_or(Value::Null);
-                if meta::deletion_timestamp(&nsobj).is_some() {
-                    return Err(ApiError::forbidden(format!(
-                        "{} \"{}\" is forbidden: unable to create new content in namespace {ns} because it is being terminated",
-                        info.qualified_resource(),
-                        meta::name(obj).unwrap_or("")
-                    )));
-                }
-            }
+        // The watch cache answers for namespaces, as upstream's admission
+        // reads its informer; a namespace it has not seen yet (just created)
+        // is looked up in the store.
+        let nsobj = match api.cache.get(&key) {
+            Some(o) => (*o).clone(),
+            None => match api.store.get(&key).await? {
+                None => return Err(ApiError::not_found(ns_info, &ns)),
+                Some(kv) => serde_json::from_slice(&kv.value).unwrap_or(Value::Null),
+            },
+        };
+        if meta::deletion_timestamp(&nsobj).is_some() {
+            return Err(ApiError::forbidden(format!(
+                "{} \"{}\" is forbidden: unable to create new content in namespace {ns} because it is being terminated",
+                info.qualified_resource(),
+                meta::name(obj).unwrap_or("")
+            )));
         }
     }
     if info.plural == "services" {

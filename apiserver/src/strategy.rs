@@ -245,6 +245,9 @@ pub trait Strategy: Send + Sync + 'static {
     fn default(&self, obj: &mut Value) -> Result<(), String>;
     fn prepare_for_create(&self, obj: &mut Value) -> Result<(), String>;
     fn validate(&self, obj: &Value) -> Vec<FieldError>;
+    /// `default`, `prepare_for_create` and `validate` in one typed round
+    /// trip (the create path's hot spot): returns the validation errors.
+    fn prepare_create(&self, obj: &mut Value) -> Result<Vec<FieldError>, String>;
     fn validate_update(&self, new: &Value, old: &Value) -> Vec<FieldError>;
     fn field_attrs(&self, obj: &Value) -> Vec<(&'static str, String)>;
     /// The kind-specific field names a fieldSelector may use.
@@ -288,6 +291,15 @@ impl<S: KindStrategy> Strategy for Typed<S> {
 
     fn prepare_for_create(&self, obj: &mut Value) -> Result<(), String> {
         self.edit(obj, |o| self.0.prepare_for_create(o))
+    }
+
+    fn prepare_create(&self, obj: &mut Value) -> Result<Vec<FieldError>, String> {
+        let mut typed: S::Object = decode(obj)?;
+        self.0.default(&mut typed);
+        self.0.prepare_for_create(&mut typed);
+        let errors = self.0.validate(&typed);
+        *obj = encode(&typed)?;
+        Ok(errors)
     }
 
     fn validate(&self, obj: &Value) -> Vec<FieldError> {

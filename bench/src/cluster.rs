@@ -21,9 +21,12 @@ pub struct Cluster {
 }
 
 impl Cluster {
-    pub fn start() -> Result<Cluster> {
+    /// etcd always runs (the raw-etcd comparison needs it); the apiserver
+    /// stores in it, or with `embedded` in its own embedded store.
+    pub fn start(embedded: bool) -> Result<Cluster> {
         let etcd = EtcdProcess::start().context("starting etcd")?;
-        let apiserver = ApiServer::start(&etcd.endpoint).context("starting kube-apiserver")?;
+        let apiserver =
+            ApiServer::start(&etcd.endpoint, embedded).context("starting kube-apiserver")?;
         Ok(Cluster { apiserver, etcd })
     }
 }
@@ -37,7 +40,7 @@ pub struct ApiServer {
 }
 
 impl ApiServer {
-    fn start(etcd_endpoint: &str) -> Result<ApiServer> {
+    fn start(etcd_endpoint: &str, embedded: bool) -> Result<ApiServer> {
         let binary = apiserver_binary()?;
         let dir = tempfile::Builder::new()
             .prefix("apiserver-bench-")
@@ -46,7 +49,11 @@ impl ApiServer {
         let log = File::create(dir.path().join("apiserver.log"))?;
         let mut command = Command::new(&binary);
         command
-            .arg(format!("--etcd-servers={etcd_endpoint}"))
+            .arg(if embedded {
+                format!("--data-dir={}", dir.path().join("data").display())
+            } else {
+                format!("--etcd-servers={etcd_endpoint}")
+            })
             .arg("--bind-address=127.0.0.1")
             .arg(format!("--port={port}"))
             .stdin(Stdio::null())

@@ -69,7 +69,7 @@ pub async fn run(client: &kube::Client, pids: Pids, s: &Settings) -> Result<Vec<
             server_vs_client(served_start, served_created, &created),
         ),
         Row::info(
-            "CPU ms per op, create at fixed rate",
+            "CPU, create at fixed rate",
             after_create.per_op_since(&before, created.ok),
         ),
         latency_row(
@@ -81,7 +81,7 @@ pub async fn run(client: &kube::Client, pids: Pids, s: &Settings) -> Result<Vec<
             server_vs_client(served_get_start, served_got, &got),
         ),
         Row::info(
-            "CPU ms per op, get at fixed rate",
+            "CPU, get at fixed rate",
             after_get.per_op_since(&after_create, got.ok),
         ),
     ])

@@ -79,7 +79,7 @@ pub async fn run(client: &kube::Client, pids: Pids, s: &Settings) -> Result<Vec<
             outcome_line(&fill),
         ),
         Row::info(
-            "CPU ms per op, creates to list",
+            "CPU, creates to list",
             after_fill.per_op_since(&before, fill.ok),
         ),
     ];

@@ -2,6 +2,7 @@
 
 use std::path::Path;
 use std::process::Command;
+use std::time::Instant;
 
 /// The machine and software versions, for the report's header.
 #[derive(Debug, Clone)]
@@ -127,12 +128,15 @@ pub struct Pids {
     pub etcd: Option<u32>,
 }
 
-/// CPU seconds used so far by the apiserver, etcd and this benchmark.
-#[derive(Debug, Clone, Copy, Default)]
+/// CPU seconds used so far by the apiserver, etcd and this benchmark, and
+/// by the whole machine (to see other processes' load), at one instant.
+#[derive(Debug, Clone, Copy)]
 pub struct CpuSnapshot {
     pub apiserver: f64,
     pub etcd: f64,
     pub bench: f64,
+    pub machine: f64,
+    pub at: Instant,
 }
 
 impl Pids {
@@ -141,13 +145,18 @@ impl Pids {
             apiserver: process_cpu_seconds(self.apiserver).unwrap_or(0.0),
             etcd: self.etcd.and_then(process_cpu_seconds).unwrap_or(0.0),
             bench: process_cpu_seconds(std::process::id()).unwrap_or(0.0),
+            machine: std::fs::read_to_string("/proc/stat")
+                .ok()
+                .and_then(|s| machine_busy_seconds(&s, clock_ticks()))
+                .unwrap_or(0.0),
+            at: Instant::now(),
         }
     }
 }
 
 impl CpuSnapshot {
-    /// CPU milliseconds per operation since `before`, as
-    /// "apiserver A, etcd E, bench B".
+    /// CPU milliseconds per operation since `before`, then how many cores
+    /// each process kept busy, and the rest of the machine ("others").
     pub fn per_op_since(&self, before: &CpuSnapshot, ops: usize) -> String {
         let per = |now: f64, then: f64| {
             if ops == 0 {
@@ -156,13 +165,38 @@ impl CpuSnapshot {
                 (now - then) * 1000.0 / ops as f64
             }
         };
+        let secs = self.at.saturating_duration_since(before.at).as_secs_f64();
+        let cores = |now: f64, then: f64| if secs > 0.0 { (now - then) / secs } else { 0.0 };
+        let ours = (self.apiserver - before.apiserver)
+            + (self.etcd - before.etcd)
+            + (self.bench - before.bench);
+        let others = ((self.machine - before.machine) - ours).max(0.0);
         format!(
-            "apiserver {:.2}, etcd {:.2}, bench {:.2}",
+            "ms/op: apiserver {:.2}, etcd {:.2}, bench {:.2}; cores busy: apiserver {:.2}, etcd {:.2}, bench {:.2}, other processes {:.2}",
             per(self.apiserver, before.apiserver),
             per(self.etcd, before.etcd),
-            per(self.bench, before.bench)
+            per(self.bench, before.bench),
+            cores(self.apiserver, before.apiserver),
+            cores(self.etcd, before.etcd),
+            cores(self.bench, before.bench),
+            if secs > 0.0 { others / secs } else { 0.0 },
         )
     }
+}
+
+/// Busy CPU seconds of the whole machine from /proc/stat's `cpu` line
+/// (user + nice + system + irq + softirq + steal; idle and iowait excluded).
+fn machine_busy_seconds(stat: &str, ticks_per_second: f64) -> Option<f64> {
+    let line = stat.lines().find(|l| l.starts_with("cpu "))?;
+    let fields: Vec<f64> = line
+        .split_whitespace()
+        .skip(1)
+        .map(|f| f.parse().ok())
+        .collect::<Option<_>>()?;
+    let get = |i: usize| fields.get(i).copied().unwrap_or(0.0);
+    // user nice system idle iowait irq softirq steal
+    let busy = get(0) + get(1) + get(2) + get(5) + get(6) + get(7);
+    Some(busy / ticks_per_second)
 }
 
 #[cfg(test)]
@@ -201,25 +235,36 @@ mod tests {
     }
 
     #[test]
-    fn cpu_per_op() {
+    fn cpu_per_op_and_cores() {
+        let t0 = Instant::now();
         let before = CpuSnapshot {
             apiserver: 1.0,
             etcd: 2.0,
             bench: 0.5,
+            machine: 10.0,
+            at: t0,
         };
         let after = CpuSnapshot {
             apiserver: 3.0,
             etcd: 3.0,
             bench: 1.5,
+            machine: 16.0,
+            at: t0 + std::time::Duration::from_secs(4),
         };
         assert_eq!(
             after.per_op_since(&before, 1000),
-            "apiserver 2.00, etcd 1.00, bench 1.00"
+            "ms/op: apiserver 2.00, etcd 1.00, bench 1.00; cores busy: apiserver 0.50, etcd 0.25, bench 0.25, other processes 0.50"
         );
-        assert_eq!(
-            after.per_op_since(&before, 0),
-            "apiserver 0.00, etcd 0.00, bench 0.00"
-        );
+        assert!(after
+            .per_op_since(&before, 0)
+            .starts_with("ms/op: apiserver 0.00, etcd 0.00, bench 0.00;"));
+    }
+
+    #[test]
+    fn reads_machine_busy_time() {
+        let stat = "cpu  100 10 50 1000 20 5 5 10 0 0\ncpu0 50 5 25 500 10 2 3 5 0 0\n";
+        assert_eq!(machine_busy_seconds(stat, 100.0), Some(1.8));
+        assert_eq!(machine_busy_seconds("intr 1 2", 100.0), None);
     }
 
     #[test]

@@ -46,6 +46,10 @@ struct Args {
     /// Concurrent watches in the fan-out phase (default 1000, quick 200).
     #[arg(long)]
     watchers: Option<usize>,
+    /// The apiserver's store: "etcd" or "embedded" (etcd runs either way,
+    /// for the raw-etcd comparison).
+    #[arg(long, default_value = "etcd", value_parser = ["etcd", "embedded"])]
+    store: String,
 }
 
 /// Every knob of one run.
@@ -96,7 +100,9 @@ async fn main() -> Result<()> {
     let plan = Plan::from(&args);
     let machine = Machine::probe(&cluster::etcd_binary());
     eprintln!("starting etcd and kube-apiserver ...");
-    let mut cluster = tokio::task::spawn_blocking(Cluster::start)
+    let embedded = args.store == "embedded";
+    eprintln!("kube-apiserver store: {}", args.store);
+    let mut cluster = tokio::task::spawn_blocking(move || Cluster::start(embedded))
         .await
         .context("start-up task")??;
     let result = bench(&cluster, &plan).await;
@@ -114,7 +120,9 @@ async fn main() -> Result<()> {
     }
     let server_version = version(&cluster).await;
     println!("{}", header(&machine, &plan, &server_version));
+    println!("kube-apiserver store: **{}**\n", args.store);
     println!("{}", report::markdown(&rows));
+    eprintln!("done");
     drop(cluster);
     Ok(())
 }

@@ -135,20 +135,17 @@ pub async fn run(
             format!(">= {:.0}%", TARGET_RATIO * 100.0),
             ratio >= TARGET_RATIO,
         ),
+        Row::info("CPU, raw etcd put", after_put.per_op_since(&before, put.ok)),
         Row::info(
-            "CPU ms per op, raw etcd put",
-            after_put.per_op_since(&before, put.ok),
-        ),
-        Row::info(
-            "CPU ms per op, raw etcd txn",
+            "CPU, raw etcd txn",
             after_txn.per_op_since(&after_put, txn.ok),
         ),
         Row::info(
-            "CPU ms per op, raw etcd GET + txn",
+            "CPU, raw etcd GET + txn",
             after_get_txn.per_op_since(&after_txn, get_txn.ok),
         ),
         Row::info(
-            "CPU ms per op, apiserver create",
+            "CPU, apiserver create",
             after_create.per_op_since(&after_get_txn, created.ok),
         ),
     ])

@@ -111,7 +111,7 @@ pub async fn run(client: &kube::Client, pids: Pids, s: &Settings) -> Result<Vec<
             ));
         }
         rows.push(Row::info(
-            "CPU ms per write fanned out to all watchers",
+            "CPU, fan-out (op = one write seen by every watcher)",
             after.per_op_since(&before, s.rounds),
         ));
         Ok(rows)

@@ -213,15 +213,12 @@ pub async fn create_object(
             o.remove("status");
         }
     }
-    info.strategy
-        .default(&mut obj)
+    let errors = info
+        .strategy
+        .prepare_create(&mut obj)
         .map_err(ApiError::internal)?;
-    info.strategy
-        .prepare_for_create(&mut obj)
-        .map_err(ApiError::internal)?;
-
     let name = meta::name(&obj).unwrap_or_default().to_string();
-    validate_or_invalid(info, &name, info.strategy.validate(&obj))?;
+    validate_or_invalid(info, &name, errors)?;
     admission::before_create(api, info, &mut obj, opts.dry_run).await?;
     if opts.dry_run {
         admission::undo_create(api, info, &obj);
