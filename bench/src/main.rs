@@ -129,7 +129,7 @@ async fn main() -> Result<()> {
 
 /// Every phase in order; a failing phase becomes a row and the run goes on.
 async fn bench(cluster: &Cluster, plan: &Plan) -> Result<Vec<Row>> {
-    let client = cluster.apiserver.client()?;
+    let client = cluster.apiserver.client().await?;
     let etcd = etcd_client::Client::connect([cluster.etcd.endpoint.as_str()], None)
         .await
         .context("connect to etcd")?;
@@ -210,7 +210,7 @@ fn memory_row(measure: &str, pid: Option<u32>) -> Row {
 /// The server's gitVersion from /version.
 async fn version(cluster: &Cluster) -> String {
     let fetch = async {
-        let client = cluster.apiserver.client()?;
+        let client = cluster.apiserver.client().await?;
         let info = client.apiserver_version().await?;
         anyhow::Ok(info.git_version)
     };

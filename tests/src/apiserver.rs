@@ -14,12 +14,16 @@ use crate::etcd::{free_loopback_addr, EtcdProcess};
 const READY_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// The directory holding the workspace's built binaries (target/debug or
-/// target/release), found from the running test executable.
+/// target/release), found from the running executable: a test in
+/// target/<profile>/deps/, or a program (the benchmark) in target/<profile>/.
 pub fn bin_dir() -> PathBuf {
-    let exe = std::env::current_exe().expect("test executable path");
-    // target/<profile>/deps/<test>-<hash>
-    let deps = exe.parent().expect("deps dir");
-    deps.parent().expect("profile dir").to_path_buf()
+    let exe = std::env::current_exe().expect("executable path");
+    let dir = exe.parent().expect("executable's directory");
+    if dir.file_name().is_some_and(|n| n == "deps") {
+        dir.parent().expect("profile dir").to_path_buf()
+    } else {
+        dir.to_path_buf()
+    }
 }
 
 /// A running kube-apiserver; dropping it kills the process.
@@ -133,6 +137,10 @@ impl ApiServerProcess {
 
     pub fn log(&self) -> String {
         std::fs::read_to_string(self.dir.path().join("apiserver.log")).unwrap_or_default()
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id()
     }
 
     /// Whether the process is still running.

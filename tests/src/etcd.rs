@@ -178,7 +178,8 @@ fn health_ok(response: &str) -> bool {
     response.starts_with("HTTP/1.") && response.contains(r#""health":"true""#)
 }
 
-fn find_on_path(name: &str) -> Option<PathBuf> {
+/// The first `name` on PATH.
+pub fn find_on_path(name: &str) -> Option<PathBuf> {
     let path = std::env::var_os("PATH")?;
     std::env::split_paths(&path)
         .map(|dir| dir.join(name))

@@ -16,7 +16,7 @@ use serde_json::json;
 const WRITERS: usize = 64;
 const ROUNDS: usize = 3;
 
-#[derive(Default)]
+#[derive(Default, Clone)]
 struct Acked {
     /// name -> value of every acknowledged create.
     creates: BTreeMap<String, String>,
@@ -49,7 +49,8 @@ async fn kill9_loses_no_acknowledged_write() {
         let mut server = ApiServerProcess::start_embedded_in(data.path(), &[]).unwrap();
         let client = server.client().await.unwrap();
         let cms: Api<ConfigMap> = Api::namespaced(client.clone(), "default");
-        verify(&cms, &acked.lock().unwrap()).await;
+        let snapshot = acked.lock().unwrap().clone();
+        verify(&cms, &snapshot).await;
 
         // A watcher resumed from the last resourceVersion it saw.
         let w_cms = cms.clone();
@@ -148,7 +149,7 @@ async fn kill9_loses_no_acknowledged_write() {
 
     let server = ApiServerProcess::start_embedded_in(data.path(), &[]).unwrap();
     let cms: Api<ConfigMap> = Api::namespaced(server.client().await.unwrap(), "default");
-    let a = acked.lock().unwrap();
+    let a = acked.lock().unwrap().clone();
     verify(&cms, &a).await;
     // The last watcher resumes once more and catches up.
     let mut stream = cms
