@@ -120,6 +120,17 @@ impl ApiError {
         )
     }
 
+    /// The 409 of a UID precondition that names another object.
+    pub fn uid_mismatch(info: &ResourceInfo, name: &str, wanted: &str, actual: &str) -> Self {
+        Self::conflict(
+            info,
+            name,
+            &format!(
+                "Precondition failed: UID in precondition: {wanted}, UID in object meta: {actual}"
+            ),
+        )
+    }
+
     pub fn invalid(info: &ResourceInfo, name: &str, errors: &[FieldError]) -> Self {
         let list = if errors.len() == 1 {
             errors[0].to_string()

@@ -134,13 +134,11 @@ async fn delete_one(ctx: &Ctx<'_>, name: &str, opts: &DeleteOptions) -> ApiResul
         let (cur, cur_rv) = current(ctx, name).await?;
         if let Some(uid) = &opts.uid {
             if Some(uid.as_str()) != meta::uid(&cur) {
-                return Err(ApiError::conflict(
+                return Err(ApiError::uid_mismatch(
                     info,
                     name,
-                    &format!(
-                        "Precondition failed: UID in precondition: {uid}, UID in object meta: {}",
-                        meta::uid(&cur).unwrap_or("")
-                    ),
+                    uid,
+                    meta::uid(&cur).unwrap_or(""),
                 ));
             }
         }

@@ -352,13 +352,11 @@ where
         }
         if let Some(uid) = meta::uid(&new) {
             if Some(uid) != meta::uid(&cur) {
-                return Err(ApiError::conflict(
+                return Err(ApiError::uid_mismatch(
                     info,
                     name,
-                    &format!(
-                        "Precondition failed: UID in precondition: {uid}, UID in object meta: {}",
-                        meta::uid(&cur).unwrap_or("")
-                    ),
+                    uid,
+                    meta::uid(&cur).unwrap_or(""),
                 ));
             }
         }
