@@ -28,6 +28,33 @@ pub struct CacheEvent {
     pub object: Arc<Value>,
     pub prev: Option<Arc<Value>>,
     pub revision: i64,
+    /// `object` as JSON, serialised once for every watcher that sends it as is.
+    json: std::sync::OnceLock<Vec<u8>>,
+}
+
+impl CacheEvent {
+    pub fn new(
+        kind: EventKind,
+        key: String,
+        object: Arc<Value>,
+        prev: Option<Arc<Value>>,
+        revision: i64,
+    ) -> Self {
+        Self {
+            kind,
+            key,
+            object,
+            prev,
+            revision,
+            json: std::sync::OnceLock::new(),
+        }
+    }
+
+    /// The object serialised as JSON (computed on first use, then shared).
+    pub fn object_json(&self) -> &[u8] {
+        self.json
+            .get_or_init(|| serde_json::to_vec(&*self.object).unwrap_or_default())
+    }
 }
 
 struct State {
@@ -86,13 +113,13 @@ pub fn from_store_event(ev: &crate::storage::WatchEvent) -> Option<CacheEvent> {
         }
         _ => Arc::new(decode(&ev.key, &ev.value, ev.revision)?),
     };
-    Some(CacheEvent {
-        kind: ev.kind,
-        key: ev.key.clone(),
+    Some(CacheEvent::new(
+        ev.kind,
+        ev.key.clone(),
         object,
         prev,
-        revision: ev.revision,
-    })
+        ev.revision,
+    ))
 }
 
 impl WatchCache {
@@ -198,13 +225,7 @@ impl WatchCache {
             (_, None) => EventKind::Created,
             (_, Some(_)) => EventKind::Modified,
         };
-        let event = Arc::new(CacheEvent {
-            kind,
-            key: ev.key,
-            object,
-            prev,
-            revision: ev.revision,
-        });
+        let event = Arc::new(CacheEvent::new(kind, ev.key, object, prev, ev.revision));
         st.revision = st.revision.max(ev.revision);
         st.history.push_back(event.clone());
         while st.history.len() > self.capacity {
@@ -271,15 +292,16 @@ impl WatchCache {
                     .range(prefix.to_string()..)
                     .take_while(|(k, _)| k.starts_with(prefix))
                     .map(|(k, v)| {
-                        Arc::new(CacheEvent {
-                            kind: EventKind::Created,
-                            key: k.clone(),
-                            object: v.clone(),
-                            prev: None,
-                            revision: meta::resource_version(v)
-                                .and_then(|r| r.parse().ok())
-                                .unwrap_or(0),
-                        })
+                        let revision = meta::resource_version(v)
+                            .and_then(|r| r.parse().ok())
+                            .unwrap_or(0);
+                        Arc::new(CacheEvent::new(
+                            EventKind::Created,
+                            k.clone(),
+                            v.clone(),
+                            None,
+                            revision,
+                        ))
                     })
                     .collect();
                 Ok(Subscription {

@@ -8,7 +8,7 @@
 
 use std::sync::Arc;
 
-use axum::response::Response;
+use axum::response::{IntoResponse, Response};
 use base64::Engine;
 use http::StatusCode;
 use serde_json::{json, Value};
@@ -116,6 +116,17 @@ pub(crate) async fn list(ctx: &Ctx<'_>) -> ApiResult<Response> {
         list_meta["remainingItemCount"] = json!(r);
     }
     let refs: Vec<&Value> = items.iter().map(|v| v.as_ref()).collect();
+    if ctx.output == Output::Json {
+        // Serialise the borrowed objects directly: no deep copy of the list.
+        let body = ListBody {
+            kind: format!("{}List", ctx.info.kind),
+            api_version: ctx.info.api_version(),
+            metadata: &list_meta,
+            items: &refs,
+        };
+        let bytes = serde_json::to_vec(&body).map_err(|e| ApiError::internal(e.to_string()))?;
+        return Ok(([(http::header::CONTENT_TYPE, codec::JSON)], bytes).into_response());
+    }
     let body = match ctx.output {
         Output::Table { v1beta1 } => table::table(
             ctx.info,
@@ -134,6 +145,16 @@ pub(crate) async fn list(ctx: &Ctx<'_>) -> ApiResult<Response> {
         }),
     };
     Ok(codec::respond(StatusCode::OK, ctx.output, &body))
+}
+
+/// A list response over borrowed objects.
+#[derive(serde::Serialize)]
+struct ListBody<'a> {
+    kind: String,
+    #[serde(rename = "apiVersion")]
+    api_version: String,
+    metadata: &'a Value,
+    items: &'a [&'a Value],
 }
 
 type Page = (Vec<Arc<Value>>, i64, Option<String>, Option<i64>);

@@ -226,6 +226,19 @@ impl Watcher {
             EventKind::Deleted if now => "DELETED",
             _ => return true,
         };
+        if matches!(
+            self.render.output,
+            Output::Json | Output::Yaml | Output::Protobuf
+        ) {
+            // The object as it is: one serialisation shared by every watcher.
+            let mut line = Vec::with_capacity(ev.object_json().len() + 32);
+            line.extend_from_slice(b"{\"type\":\"");
+            line.extend_from_slice(kind.as_bytes());
+            line.extend_from_slice(b"\",\"object\":");
+            line.extend_from_slice(ev.object_json());
+            line.extend_from_slice(b"}\n");
+            return self.tx.send(Ok(line)).await.is_ok();
+        }
         let object = self.render.object(self.info, &ev.object, self.first);
         self.first = false;
         self.send(kind, object).await
