@@ -198,6 +198,40 @@ pub trait KindStrategy: Send + Sync + 'static {
     /// Runs on create after defaulting (e.g. set an initial status).
     fn prepare_for_create(&self, _obj: &mut Self::Object) {}
 
+    /// Runs on main-resource updates before defaulting: fields only a
+    /// subresource may change are taken from `old`.
+    fn prepare_for_update(&self, _new: &mut Self::Object, _old: &Self::Object) {}
+
+    /// metadata.generation counts spec changes.
+    fn tracks_generation(&self) -> bool {
+        false
+    }
+
+    /// A create starts from an empty status (false for kinds whose creator
+    /// reports the status, as a kubelet does for its Node).
+    fn reset_status_on_create(&self) -> bool {
+        true
+    }
+
+    /// Seconds a delete lets the object live on (0 = removed now, unless
+    /// finalizers hold it).
+    fn deletion_grace(&self, _obj: &Self::Object, _requested: Option<i64>) -> i64 {
+        0
+    }
+
+    /// Work besides metadata.finalizers that holds a deletion.
+    fn has_pending_finalizers(&self, _obj: &Self::Object) -> bool {
+        false
+    }
+
+    /// Marks set when a deletion starts.
+    fn prepare_for_delete(&self, _obj: &mut Self::Object) {}
+
+    /// DELETE answers with the object (else with a Status).
+    fn returns_deleted_object(&self) -> bool {
+        false
+    }
+
     /// Validation on create.
     fn validate(&self, _obj: &Self::Object) -> Vec<FieldError> {
         Vec::new()
@@ -248,7 +282,15 @@ pub trait Strategy: Send + Sync + 'static {
     /// `default`, `prepare_for_create` and `validate` in one typed round
     /// trip (the create path's hot spot): returns the validation errors.
     fn prepare_create(&self, obj: &mut Value) -> Result<Vec<FieldError>, String>;
+    /// `prepare_for_update` then `default`, in one typed round trip.
+    fn prepare_update(&self, new: &mut Value, old: &Value) -> Result<(), String>;
     fn validate_update(&self, new: &Value, old: &Value) -> Vec<FieldError>;
+    fn tracks_generation(&self) -> bool;
+    fn reset_status_on_create(&self) -> bool;
+    fn deletion_grace(&self, obj: &Value, requested: Option<i64>) -> i64;
+    fn has_pending_finalizers(&self, obj: &Value) -> bool;
+    fn prepare_for_delete(&self, obj: &mut Value) -> Result<(), String>;
+    fn returns_deleted_object(&self) -> bool;
     fn field_attrs(&self, obj: &Value) -> Vec<(&'static str, String)>;
     /// The kind-specific field names a fieldSelector may use.
     fn field_names(&self) -> Vec<&'static str>;
@@ -307,6 +349,42 @@ impl<S: KindStrategy> Strategy for Typed<S> {
             Ok(o) => self.0.validate(&o),
             Err(e) => vec![FieldError::invalid("", Value::Null, e)],
         }
+    }
+
+    fn prepare_update(&self, new: &mut Value, old: &Value) -> Result<(), String> {
+        let old: S::Object = decode(old)?;
+        self.edit(new, |n| {
+            self.0.prepare_for_update(n, &old);
+            self.0.default(n);
+        })
+    }
+
+    fn tracks_generation(&self) -> bool {
+        self.0.tracks_generation()
+    }
+
+    fn reset_status_on_create(&self) -> bool {
+        self.0.reset_status_on_create()
+    }
+
+    fn deletion_grace(&self, obj: &Value, requested: Option<i64>) -> i64 {
+        decode::<S::Object>(obj)
+            .map(|o| self.0.deletion_grace(&o, requested))
+            .unwrap_or(0)
+    }
+
+    fn has_pending_finalizers(&self, obj: &Value) -> bool {
+        decode::<S::Object>(obj)
+            .map(|o| self.0.has_pending_finalizers(&o))
+            .unwrap_or(false)
+    }
+
+    fn prepare_for_delete(&self, obj: &mut Value) -> Result<(), String> {
+        self.edit(obj, |o| self.0.prepare_for_delete(o))
+    }
+
+    fn returns_deleted_object(&self) -> bool {
+        self.0.returns_deleted_object()
     }
 
     fn validate_update(&self, new: &Value, old: &Value) -> Vec<FieldError> {

@@ -69,7 +69,7 @@ fn options(ctx: &Ctx<'_>, body: &Bytes) -> ApiResult<DeleteOptions> {
 pub(crate) async fn delete(ctx: &Ctx<'_>, name: &str, body: &Bytes) -> ApiResult<Response> {
     let opts = options(ctx, body)?;
     let (obj, gone) = delete_one(ctx, name, &opts).await?;
-    if gone && ctx.info.plural != "pods" {
+    if gone && !ctx.info.strategy.returns_deleted_object() {
         let mut details =
             json!({"name": name, "kind": ctx.info.plural, "uid": meta::uid(&obj).unwrap_or("")});
         if !ctx.info.group.is_empty() {
@@ -96,29 +96,9 @@ enum Plan {
 fn plan(ctx: &Ctx<'_>, obj: &Value, requested: Option<i64>) -> Plan {
     let marked = meta::deletion_timestamp(obj).is_some();
     let cur_grace = obj["metadata"]["deletionGracePeriodSeconds"].as_i64();
-    let has_finalizers = !meta::finalizers(obj).is_empty()
-        || (ctx.info.plural == "namespaces"
-            && obj["spec"]["finalizers"]
-                .as_array()
-                .is_some_and(|f| !f.is_empty()));
-    let grace = if ctx.info.plural == "pods" {
-        let bound = obj["spec"]["nodeName"]
-            .as_str()
-            .is_some_and(|n| !n.is_empty());
-        let terminal = matches!(
-            obj["status"]["phase"].as_str(),
-            Some("Succeeded" | "Failed")
-        );
-        if !bound || terminal {
-            0
-        } else {
-            requested
-                .or_else(|| obj["spec"]["terminationGracePeriodSeconds"].as_i64())
-                .unwrap_or(30)
-        }
-    } else {
-        0
-    };
+    let has_finalizers =
+        !meta::finalizers(obj).is_empty() || ctx.info.strategy.has_pending_finalizers(obj);
+    let grace = ctx.info.strategy.deletion_grace(obj, requested);
     match (grace, has_finalizers, marked) {
         (0, false, _) => Plan::Now,
         (g, _, true) if cur_grace.is_some_and(|c| c <= g) => Plan::Nothing,
@@ -169,15 +149,14 @@ async fn delete_one(ctx: &Ctx<'_>, name: &str, opts: &DeleteOptions) -> ApiResul
                         m.insert("deletionTimestamp".into(), json!(ts));
                     }
                     m.insert("deletionGracePeriodSeconds".into(), json!(grace));
-                    if info.plural == "namespaces" {
-                        o["status"]["phase"] = json!("Terminating");
-                    }
+                    info.strategy
+                        .prepare_for_delete(&mut o)
+                        .map_err(ApiError::internal)?;
                     Ok(o)
                 })
                 .await?;
-                let gone = meta::deletion_timestamp(&marked).is_some()
-                    && ctx.api.store.get(&ctx.key(name)).await?.is_none();
-                return Ok((marked, gone && !opts.dry_run));
+                // A marked object stays: its grace period or finalizers hold it.
+                return Ok((marked, false));
             }
             Plan::Now => {
                 if opts.dry_run {

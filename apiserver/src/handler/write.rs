@@ -453,11 +453,9 @@ fn prepare_update(info: &ResourceInfo, new: &mut Value, cur: &Value, part: Part)
                     }
                 }
             }
-            if info.plural == "namespaces" {
-                // Only namespaces/NAME/finalize changes spec.finalizers.
-                new["spec"]["finalizers"] = cur["spec"]["finalizers"].clone();
-            }
-            info.strategy.default(new).map_err(ApiError::internal)?;
+            info.strategy
+                .prepare_update(new, cur)
+                .map_err(ApiError::internal)?;
             if info.tracks_generation() && spec_of(new) != spec_of(cur) {
                 let g = cur_meta
                     .get("generation")
@@ -484,8 +482,8 @@ fn spec_of(obj: &Value) -> Value {
     o
 }
 
-/// An object being deleted whose last finalizer is gone (and, for
-/// namespaces, whose spec.finalizers are done) leaves the store.
+/// An object being deleted whose last finalizer is gone (including the
+/// kind's own, e.g. a namespace's spec.finalizers) leaves the store.
 fn should_delete_now(info: &ResourceInfo, obj: &Value) -> bool {
     if meta::deletion_timestamp(obj).is_none() || !meta::finalizers(obj).is_empty() {
         return false;
@@ -496,10 +494,5 @@ fn should_delete_now(info: &ResourceInfo, obj: &Value) -> bool {
     if grace > 0 {
         return false;
     }
-    if info.plural == "namespaces" {
-        return obj["spec"]["finalizers"]
-            .as_array()
-            .is_none_or(|f| f.is_empty());
-    }
-    true
+    !info.strategy.has_pending_finalizers(obj)
 }

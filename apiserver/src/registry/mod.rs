@@ -50,13 +50,12 @@ impl ResourceInfo {
 
     /// Whether metadata.generation counts spec changes.
     pub fn tracks_generation(&self) -> bool {
-        matches!(self.plural, "replicationcontrollers")
+        self.strategy.tracks_generation()
     }
 
-    /// Whether a create starts from an empty status (nodes report theirs at
-    /// registration, so theirs is kept).
+    /// Whether a create starts from an empty status.
     pub fn status_reset_on_create(&self) -> bool {
-        self.has_status && self.plural != "nodes" && self.plural != "namespaces"
+        self.has_status && self.strategy.reset_status_on_create()
     }
 
     /// Verbs for discovery.

@@ -30,6 +30,29 @@ impl KindStrategy for NamespaceStrategy {
     }
 
     /// A new namespace is Active and carries the "kubernetes" finalizer.
+    /// prepare_for_create sets the phase itself.
+    fn reset_status_on_create(&self) -> bool {
+        false
+    }
+
+    /// Only namespaces/NAME/finalize changes spec.finalizers.
+    fn prepare_for_update(&self, new: &mut Namespace, old: &Namespace) {
+        let kept = old.spec.as_ref().and_then(|s| s.finalizers.clone());
+        new.spec.get_or_insert_with(Default::default).finalizers = kept;
+    }
+
+    /// spec.finalizers (the namespace controller's cleanup) hold a deletion.
+    fn has_pending_finalizers(&self, ns: &Namespace) -> bool {
+        ns.spec
+            .as_ref()
+            .and_then(|s| s.finalizers.as_ref())
+            .is_some_and(|f| !f.is_empty())
+    }
+
+    fn prepare_for_delete(&self, ns: &mut Namespace) {
+        ns.status.get_or_insert_with(Default::default).phase = Some("Terminating".into());
+    }
+
     fn prepare_for_create(&self, ns: &mut Namespace) {
         ns.status = Some(NamespaceStatus {
             phase: Some("Active".to_string()),
@@ -110,6 +133,27 @@ mod tests {
         let mut n: Namespace = serde_json::from_value(value).unwrap();
         NamespaceStrategy.default(&mut n);
         n
+    }
+
+    #[test]
+    fn spec_finalizers_hold_deletion_and_survive_ordinary_updates() {
+        let mut old = ns(json!({"metadata": {"name": "a"}}));
+        NamespaceStrategy.prepare_for_create(&mut old);
+        assert!(NamespaceStrategy.has_pending_finalizers(&old));
+        let mut new = ns(json!({"metadata": {"name": "a"}, "spec": {"finalizers": []}}));
+        NamespaceStrategy.prepare_for_update(&mut new, &old);
+        assert_eq!(
+            new.spec.unwrap().finalizers,
+            Some(vec!["kubernetes".to_string()])
+        );
+        let mut deleting = old.clone();
+        NamespaceStrategy.prepare_for_delete(&mut deleting);
+        assert_eq!(
+            deleting.status.unwrap().phase.as_deref(),
+            Some("Terminating")
+        );
+        let done = ns(json!({"metadata": {"name": "a"}, "spec": {"finalizers": []}}));
+        assert!(!NamespaceStrategy.has_pending_finalizers(&done));
     }
 
     #[test]

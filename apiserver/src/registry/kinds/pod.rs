@@ -31,6 +31,27 @@ impl KindStrategy for PodStrategy {
     }
 
     /// Upstream resets the status: Pending, with the QoS class computed once.
+    /// A bound pod that has not finished gets its grace period (the
+    /// kubelet stops it, then deletes it for good).
+    fn deletion_grace(&self, pod: &Pod, requested: Option<i64>) -> i64 {
+        let spec = pod.spec.as_ref();
+        let bound = spec
+            .and_then(|s| s.node_name.as_deref())
+            .is_some_and(|n| !n.is_empty());
+        let phase = pod.status.as_ref().and_then(|s| s.phase.as_deref());
+        if !bound || matches!(phase, Some("Succeeded" | "Failed")) {
+            return 0;
+        }
+        requested
+            .or_else(|| spec.and_then(|s| s.termination_grace_period_seconds))
+            .unwrap_or(30)
+            .max(0)
+    }
+
+    fn returns_deleted_object(&self) -> bool {
+        true
+    }
+
     fn prepare_for_create(&self, pod: &mut Pod) {
         let spec = pod.spec.clone().unwrap_or_default();
         let mut status = PodStatus {
@@ -461,6 +482,18 @@ mod tests {
     fn base() -> Value {
         json!({"metadata": {"name": "nginx-abc", "namespace": "default"},
                "spec": {"containers": [{"name": "nginx", "image": "nginx"}]}})
+    }
+
+    #[test]
+    fn only_bound_running_pods_get_a_grace_period() {
+        let pending = defaulted(json!({"spec": {"containers": [{"name": "c", "image": "i"}]}}));
+        assert_eq!(PodStrategy.deletion_grace(&pending, None), 0);
+        let mut bound = pending.clone();
+        bound.spec.as_mut().unwrap().node_name = Some("n1".into());
+        assert_eq!(PodStrategy.deletion_grace(&bound, None), 30);
+        assert_eq!(PodStrategy.deletion_grace(&bound, Some(5)), 5);
+        bound.status.get_or_insert_with(Default::default).phase = Some("Succeeded".into());
+        assert_eq!(PodStrategy.deletion_grace(&bound, None), 0);
     }
 
     #[test]

@@ -15,6 +15,10 @@ use crate::strategy::{Column, FieldError, KindStrategy};
 pub struct ReplicationControllerStrategy;
 
 impl KindStrategy for ReplicationControllerStrategy {
+    fn tracks_generation(&self) -> bool {
+        true
+    }
+
     type Object = ReplicationController;
 
     fn default(&self, rc: &mut ReplicationController) {
