@@ -1,4 +1,5 @@
 //! Harness for end-to-end tests: starts real etcd and kube-apiserver processes.
 
 pub mod apiserver;
+pub mod component;
 pub mod etcd;
