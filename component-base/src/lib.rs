@@ -1,0 +1,51 @@
+//! What every component (scheduler, controller-manager, kubelet, proxy)
+//! shares: the API client from a kubeconfig, logging, the /healthz and
+//! /metrics server, Go-style duration flags and Lease-based leader election.
+
+pub mod duration;
+pub mod health;
+pub mod leader;
+
+use std::path::Path;
+
+use anyhow::Context;
+
+pub use duration::parse_duration;
+pub use health::serve_health;
+pub use prometheus_client;
+
+/// Logs to stderr, filtered by RUST_LOG (default `info`).
+pub fn init_logging() {
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
+        )
+        .try_init();
+}
+
+/// An API client as upstream components make one: from `--kubeconfig` when
+/// given (else $KUBECONFIG, ~/.kube/config or in-cluster), with `--master`
+/// overriding the server address.
+pub async fn client(
+    kubeconfig: Option<&Path>,
+    master: Option<&str>,
+) -> anyhow::Result<kube::Client> {
+    let mut config = match kubeconfig {
+        Some(path) => {
+            let kc = kube::config::Kubeconfig::read_from(path)
+                .with_context(|| format!("read kubeconfig {}", path.display()))?;
+            kube::Config::from_custom_kubeconfig(kc, &kube::config::KubeConfigOptions::default())
+                .await
+                .with_context(|| format!("use kubeconfig {}", path.display()))?
+        }
+        None => kube::Config::infer()
+            .await
+            .context("no --kubeconfig given and none found")?,
+    };
+    if let Some(master) = master {
+        config.cluster_url = master
+            .parse()
+            .with_context(|| format!("--master {master:?} is not a URL"))?;
+    }
+    kube::Client::try_from(config).context("build API client")
+}
