@@ -1,6 +1,9 @@
 //! What happens around a write beyond the kind's strategy: the namespace must
 //! exist and not be terminating; Services get ClusterIPs and NodePorts (and
-//! give them back); a new namespace gets its `default` ServiceAccount.
+//! give them back); a new namespace gets its `default` ServiceAccount; a new
+//! pod tolerates its node becoming not-ready or unreachable for a while
+//! (upstream's DefaultTolerationSeconds plugin), after which the node
+//! lifecycle controller evicts it.
 //!
 //! The `default` ServiceAccount is made here, in the apiserver, rather than
 //! by a controller: every namespace has one from the moment it exists.
@@ -49,8 +52,58 @@ pub async fn before_create(
     if info.plural == "services" {
         allocate_service(api, info, obj, None)?;
     }
+    if info.plural == "pods" && info.group.is_empty() {
+        add_default_tolerations(&api.toleration_seconds, obj);
+    }
     let _ = dry_run;
     Ok(())
+}
+
+/// `--default-not-ready-toleration-seconds` and
+/// `--default-unreachable-toleration-seconds`.
+#[derive(Debug, Clone, Copy)]
+pub struct DefaultTolerationSeconds {
+    pub not_ready: i64,
+    pub unreachable: i64,
+}
+
+const NOT_READY_TAINT: &str = "node.kubernetes.io/not-ready";
+const UNREACHABLE_TAINT: &str = "node.kubernetes.io/unreachable";
+
+/// Add a NoExecute toleration for each of the two node-condition taints the
+/// pod does not tolerate already.
+fn add_default_tolerations(seconds: &DefaultTolerationSeconds, pod: &mut Value) {
+    let Some(spec) = pod.get_mut("spec").and_then(Value::as_object_mut) else {
+        return;
+    };
+    let tolerations = spec.entry("tolerations").or_insert_with(|| json!([]));
+    if tolerations.is_null() {
+        *tolerations = json!([]);
+    }
+    let Some(list) = tolerations.as_array_mut() else {
+        return;
+    };
+    for (key, secs) in [
+        (NOT_READY_TAINT, seconds.not_ready),
+        (UNREACHABLE_TAINT, seconds.unreachable),
+    ] {
+        if list.iter().any(|t| tolerates_no_execute(t, key)) {
+            continue;
+        }
+        list.push(json!({
+            "key": key, "operator": "Exists", "effect": "NoExecute", "tolerationSeconds": secs,
+        }));
+    }
+}
+
+/// Whether toleration `t` covers the NoExecute taint `key` (any value).
+fn tolerates_no_execute(t: &Value, key: &str) -> bool {
+    let effect_ok = matches!(t["effect"].as_str(), None | Some("") | Some("NoExecute"));
+    let key_ok = match t["key"].as_str() {
+        None | Some("") => t["operator"].as_str() == Some("Exists"),
+        Some(k) => k == key,
+    };
+    effect_ok && key_ok
 }
 
 /// Give back what `before_create` took, when the object was not stored.
@@ -288,5 +341,44 @@ fn release_service(api: &Api, svc: &Value, keep: Option<&Value>) {
         if !kept_ports.contains(&p) {
             api.services.release_port(p);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const SECS: DefaultTolerationSeconds = DefaultTolerationSeconds {
+        not_ready: 300,
+        unreachable: 120,
+    };
+
+    #[test]
+    fn new_pods_tolerate_node_trouble_for_a_while() {
+        let mut pod = json!({"spec": {"containers": []}});
+        add_default_tolerations(&SECS, &mut pod);
+        assert_eq!(
+            pod["spec"]["tolerations"],
+            json!([
+                {"key": NOT_READY_TAINT, "operator": "Exists", "effect": "NoExecute", "tolerationSeconds": 300},
+                {"key": UNREACHABLE_TAINT, "operator": "Exists", "effect": "NoExecute", "tolerationSeconds": 120},
+            ])
+        );
+    }
+
+    #[test]
+    fn own_tolerations_are_kept() {
+        let mine = json!({"key": UNREACHABLE_TAINT, "operator": "Exists", "effect": "NoExecute", "tolerationSeconds": 2});
+        let mut pod = json!({"spec": {"tolerations": [mine.clone()]}});
+        add_default_tolerations(&SECS, &mut pod);
+        let list = pod["spec"]["tolerations"].as_array().unwrap();
+        assert_eq!(list.len(), 2);
+        assert_eq!(list[0], mine);
+        assert_eq!(list[1]["key"], NOT_READY_TAINT);
+
+        // Tolerating everything covers both.
+        let mut pod = json!({"spec": {"tolerations": [{"operator": "Exists"}]}});
+        add_default_tolerations(&SECS, &mut pod);
+        assert_eq!(pod["spec"]["tolerations"].as_array().unwrap().len(), 1);
     }
 }

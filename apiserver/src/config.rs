@@ -46,59 +46,21 @@ pub struct Config {
     /// older resourceVersion.
     #[arg(long, default_value_t = 10_000)]
     pub watch_cache_size: usize,
+
+    /// Seconds a new pod tolerates its node's not-ready NoExecute taint
+    /// (upstream's DefaultTolerationSeconds admission).
+    #[arg(long, default_value_t = 300)]
+    pub default_not_ready_toleration_seconds: i64,
+
+    /// Seconds a new pod tolerates its node's unreachable NoExecute taint.
+    #[arg(long, default_value_t = 300)]
+    pub default_unreachable_toleration_seconds: i64,
 }
 
 impl Config {
     /// `--etcd-compaction-interval` as a duration; `None` when disabled.
     pub fn compaction_interval(&self) -> anyhow::Result<Option<std::time::Duration>> {
-        let d = parse_duration(&self.etcd_compaction_interval)?;
+        let d = component_base::parse_duration(&self.etcd_compaction_interval)?;
         Ok((!d.is_zero()).then_some(d))
-    }
-}
-
-/// A Go-style duration: "5m", "30s", "1h30m", "250ms", or "0".
-pub fn parse_duration(s: &str) -> anyhow::Result<std::time::Duration> {
-    let s = s.trim();
-    if s == "0" {
-        return Ok(std::time::Duration::ZERO);
-    }
-    let mut total = 0f64;
-    let mut rest = s;
-    while !rest.is_empty() {
-        let num_len = rest
-            .find(|c: char| !(c.is_ascii_digit() || c == '.'))
-            .unwrap_or(rest.len());
-        let (num, tail) = rest.split_at(num_len);
-        let n: f64 = num
-            .parse()
-            .map_err(|_| anyhow::anyhow!("invalid duration {s:?}"))?;
-        let unit_len = tail
-            .find(|c: char| c.is_ascii_digit())
-            .unwrap_or(tail.len());
-        let (unit, tail) = tail.split_at(unit_len);
-        let factor = match unit {
-            "h" => 3600.0,
-            "m" => 60.0,
-            "s" => 1.0,
-            "ms" => 0.001,
-            _ => anyhow::bail!("invalid duration {s:?}: unknown unit {unit:?}"),
-        };
-        total += n * factor;
-        rest = tail;
-    }
-    Ok(std::time::Duration::from_secs_f64(total))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn durations() {
-        assert_eq!(parse_duration("5m").unwrap().as_secs(), 300);
-        assert_eq!(parse_duration("1h30m").unwrap().as_secs(), 5400);
-        assert_eq!(parse_duration("250ms").unwrap().as_millis(), 250);
-        assert!(parse_duration("0").unwrap().is_zero());
-        assert!(parse_duration("5x").is_err());
     }
 }

@@ -162,6 +162,19 @@ impl ApiError {
         }
     }
 
+    /// A 422 for bad DeleteOptions (upstream validates them as an object of
+    /// kind DeleteOptions in group meta.k8s.io).
+    pub fn invalid_options(message: String) -> Self {
+        Self {
+            details: Some(json!({"kind": "DeleteOptions", "group": "meta.k8s.io", "name": ""})),
+            ..Self::new(
+                422,
+                "Invalid",
+                format!("DeleteOptions.meta.k8s.io \"\" is invalid: {message}"),
+            )
+        }
+    }
+
     pub fn gone(message: impl Into<String>) -> Self {
         Self::new(410, "Expired", message)
     }

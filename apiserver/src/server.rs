@@ -37,6 +37,10 @@ pub async fn build(config: &Config, store: Arc<dyn Store>) -> anyhow::Result<Arc
         openapi: OpenApi::new(registry),
         services,
         metrics: Default::default(),
+        toleration_seconds: crate::admission::DefaultTolerationSeconds {
+            not_ready: config.default_not_ready_toleration_seconds,
+            unreachable: config.default_unreachable_toleration_seconds,
+        },
     });
     crate::admission::rebuild_allocations(&api)
         .await

@@ -206,6 +206,76 @@ async fn finalizers_hold_an_object_until_removed(c: TestCluster) {
     assert_api_error(cms.get("fin").await.unwrap_err(), 404, "NotFound");
 }
 
+/// Orphan and Foreground deletes leave the object marked with the garbage
+/// collector's finalizer (upstream's contract with the GC); Background does
+/// not; bad options are a 422.
+async fn propagation_policies_become_gc_finalizers(c: TestCluster) {
+    let cms: Api<ConfigMap> = Api::namespaced(client(&c).await, "default");
+    for (name, dp, finalizer) in [
+        ("orphaned", DeleteParams::orphan(), "orphan"),
+        (
+            "foreground",
+            DeleteParams::foreground(),
+            "foregroundDeletion",
+        ),
+    ] {
+        cms.create(&PostParams::default(), &cm(name, &[]))
+            .await
+            .unwrap();
+        cms.delete(name, &dp).await.unwrap();
+        let held = cms.get(name).await.unwrap();
+        assert!(held.metadata.deletion_timestamp.is_some(), "{name}");
+        assert_eq!(held.metadata.finalizers, Some(vec![finalizer.to_string()]));
+        // The GC's part: remove its finalizer; the object then goes.
+        let patch = json!({"metadata": {"finalizers": null}});
+        cms.patch(name, &PatchParams::default(), &Patch::Merge(&patch))
+            .await
+            .unwrap();
+        assert_api_error(cms.get(name).await.unwrap_err(), 404, "NotFound");
+    }
+    // Switching policy on a second delete swaps the finalizer, keeping others.
+    let mut x = cm("switch", &[]);
+    x.metadata.finalizers = Some(vec!["example.com/hold".into()]);
+    cms.create(&PostParams::default(), &x).await.unwrap();
+    cms.delete("switch", &DeleteParams::orphan()).await.unwrap();
+    cms.delete("switch", &DeleteParams::foreground())
+        .await
+        .unwrap();
+    let held = cms.get("switch").await.unwrap();
+    assert_eq!(
+        held.metadata.finalizers,
+        Some(vec![
+            "example.com/hold".to_string(),
+            "foregroundDeletion".to_string()
+        ])
+    );
+    cms.delete("switch", &DeleteParams::background())
+        .await
+        .unwrap();
+    let held = cms.get("switch").await.unwrap();
+    assert_eq!(
+        held.metadata.finalizers,
+        Some(vec!["example.com/hold".to_string()])
+    );
+
+    cms.create(&PostParams::default(), &cm("bg", &[]))
+        .await
+        .unwrap();
+    cms.delete("bg", &DeleteParams::background()).await.unwrap();
+    assert_api_error(cms.get("bg").await.unwrap_err(), 404, "NotFound");
+
+    let req = http::Request::delete("/api/v1/namespaces/default/configmaps/switch")
+        .header("content-type", "application/json")
+        .body(br#"{"propagationPolicy":"Sideways"}"#.to_vec())
+        .unwrap();
+    let err = client(&c)
+        .await
+        .request::<serde_json::Value>(req)
+        .await
+        .unwrap_err();
+    assert_api_error(err, 422, "Invalid");
+}
+
 async fn watch_from_a_resource_version(c: TestCluster) {
     let cms: Api<ConfigMap> = Api::namespaced(client(&c).await, "default");
     let first = cms
@@ -654,6 +724,7 @@ on_both_stores!(
     concurrent_read_modify_write_loses_nothing,
     bound_pods_are_deleted_gracefully,
     finalizers_hold_an_object_until_removed,
+    propagation_policies_become_gc_finalizers,
 );
 
 /// A restarted apiserver finds its objects and its bootstrap objects as they were.

@@ -1,6 +1,9 @@
 //! DELETE and DELETECOLLECTION, with preconditions, graceful deletion of
 //! bound pods (deletionTimestamp + grace period; the kubelet finishes), and
 //! finalizers (the object stays, marked, until its finalizers are removed).
+//! A propagation policy of Orphan or Foreground becomes the finalizer
+//! `orphan` or `foregroundDeletion`, which the garbage collector honours and
+//! removes, as upstream does.
 
 use axum::body::Bytes;
 use axum::response::Response;
@@ -24,6 +27,61 @@ struct DeleteOptions {
     uid: Option<String>,
     resource_version: Option<String>,
     dry_run: bool,
+    propagation: Option<Propagation>,
+}
+
+/// metav1.DeletionPropagation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Propagation {
+    Orphan,
+    Background,
+    Foreground,
+}
+
+const ORPHAN_FINALIZER: &str = "orphan";
+const FOREGROUND_FINALIZER: &str = "foregroundDeletion";
+
+impl Propagation {
+    fn parse(v: &str) -> ApiResult<Self> {
+        match v {
+            "Orphan" => Ok(Self::Orphan),
+            "Background" => Ok(Self::Background),
+            "Foreground" => Ok(Self::Foreground),
+            other => Err(ApiError::invalid_options(format!(
+                "propagationPolicy: Unsupported value: \"{other}\": supported values: \"Foreground\", \"Background\", \"Orphan\""
+            ))),
+        }
+    }
+
+    /// The garbage-collection finalizer this policy asks for.
+    fn finalizer(self) -> Option<&'static str> {
+        match self {
+            Self::Orphan => Some(ORPHAN_FINALIZER),
+            Self::Foreground => Some(FOREGROUND_FINALIZER),
+            Self::Background => None,
+        }
+    }
+}
+
+/// The object's finalizers once the delete's propagation policy applies:
+/// the policy's GC finalizer added and the other one removed; unchanged
+/// when no policy was given (the kinds served default to Background, which
+/// keeps a policy chosen by an earlier delete).
+fn finalizers_after(obj: &Value, propagation: Option<Propagation>) -> Vec<String> {
+    let mut finalizers = meta::finalizers(obj);
+    let Some(p) = propagation else {
+        return finalizers;
+    };
+    let wanted = p.finalizer();
+    finalizers.retain(|f| {
+        !((f == ORPHAN_FINALIZER || f == FOREGROUND_FINALIZER) && Some(f.as_str()) != wanted)
+    });
+    if let Some(w) = wanted {
+        if !finalizers.iter().any(|f| f == w) {
+            finalizers.push(w.to_string());
+        }
+    }
+    finalizers
 }
 
 fn options(ctx: &Ctx<'_>, body: &Bytes) -> ApiResult<DeleteOptions> {
@@ -32,6 +90,10 @@ fn options(ctx: &Ctx<'_>, body: &Bytes) -> ApiResult<DeleteOptions> {
         dry_run: ctx.query.dry_run()?,
         ..Default::default()
     };
+    let mut orphan_dependents = ctx.query.get("orphanDependents").map(|v| v == "true");
+    if let Some(p) = ctx.query.get("propagationPolicy") {
+        o.propagation = Some(Propagation::parse(p)?);
+    }
     if body.iter().any(|b| !b.is_ascii_whitespace()) {
         let doc = codec::decode_body(&ctx.headers, body)?;
         if let Some(kind) = doc.get("kind").and_then(Value::as_str) {
@@ -47,6 +109,12 @@ fn options(ctx: &Ctx<'_>, body: &Bytes) -> ApiResult<DeleteOptions> {
         let pre = &doc["preconditions"];
         o.uid = pre["uid"].as_str().map(String::from);
         o.resource_version = pre["resourceVersion"].as_str().map(String::from);
+        if let Some(p) = doc.get("propagationPolicy").and_then(Value::as_str) {
+            o.propagation = Some(Propagation::parse(p)?);
+        }
+        if let Some(b) = doc.get("orphanDependents").and_then(Value::as_bool) {
+            orphan_dependents = Some(b);
+        }
         if let Some(d) = doc.get("dryRun").and_then(Value::as_array) {
             for v in d {
                 match v.as_str() {
@@ -59,6 +127,19 @@ fn options(ctx: &Ctx<'_>, body: &Bytes) -> ApiResult<DeleteOptions> {
                 }
             }
         }
+    }
+    if let Some(orphan) = orphan_dependents {
+        if o.propagation.is_some() {
+            return Err(ApiError::invalid_options(
+                "orphanDependents: Invalid value: false: orphanDependents and deletionPropagation cannot be both set".to_string(),
+            ));
+        }
+        // The deprecated boolean: true is Orphan, false is Background.
+        o.propagation = Some(if orphan {
+            Propagation::Orphan
+        } else {
+            Propagation::Background
+        });
     }
     if o.grace_period.is_some_and(|g| g < 0) {
         o.grace_period = Some(0);
@@ -93,15 +174,16 @@ enum Plan {
     Nothing,
 }
 
-fn plan(ctx: &Ctx<'_>, obj: &Value, requested: Option<i64>) -> Plan {
+fn plan(ctx: &Ctx<'_>, obj: &Value, opts: &DeleteOptions) -> Plan {
     let marked = meta::deletion_timestamp(obj).is_some();
     let cur_grace = obj["metadata"]["deletionGracePeriodSeconds"].as_i64();
-    let has_finalizers =
-        !meta::finalizers(obj).is_empty() || ctx.info.strategy.has_pending_finalizers(obj);
-    let grace = ctx.info.strategy.deletion_grace(obj, requested);
+    let finalizers = finalizers_after(obj, opts.propagation);
+    let finalizers_change = finalizers != meta::finalizers(obj);
+    let has_finalizers = !finalizers.is_empty() || ctx.info.strategy.has_pending_finalizers(obj);
+    let grace = ctx.info.strategy.deletion_grace(obj, opts.grace_period);
     match (grace, has_finalizers, marked) {
         (0, false, _) => Plan::Now,
-        (g, _, true) if cur_grace.is_some_and(|c| c <= g) => Plan::Nothing,
+        (g, _, true) if cur_grace.is_some_and(|c| c <= g) && !finalizers_change => Plan::Nothing,
         (g, _, _) => Plan::Mark { grace: g },
     }
 }
@@ -129,7 +211,7 @@ async fn delete_one(ctx: &Ctx<'_>, name: &str, opts: &DeleteOptions) -> ApiResul
                 )));
             }
         }
-        match plan(ctx, &cur, opts.grace_period) {
+        match plan(ctx, &cur, opts) {
             Plan::Nothing => return Ok((cur, false)),
             Plan::Mark { grace } => {
                 let wopts = WriteOptions {
@@ -149,6 +231,12 @@ async fn delete_one(ctx: &Ctx<'_>, name: &str, opts: &DeleteOptions) -> ApiResul
                         m.insert("deletionTimestamp".into(), json!(ts));
                     }
                     m.insert("deletionGracePeriodSeconds".into(), json!(grace));
+                    let finalizers = finalizers_after(c, opts.propagation);
+                    if finalizers.is_empty() {
+                        m.remove("finalizers");
+                    } else {
+                        m.insert("finalizers".into(), json!(finalizers));
+                    }
                     info.strategy
                         .prepare_for_delete(&mut o)
                         .map_err(ApiError::internal)?;

@@ -3,6 +3,7 @@
 
 mod delete;
 mod filter;
+mod kubelet_proxy;
 mod query;
 mod read;
 mod subresource;
@@ -39,6 +40,7 @@ pub struct Api {
     pub openapi: OpenApi,
     pub services: ServiceAllocator,
     pub metrics: crate::metrics::Metrics,
+    pub toleration_seconds: crate::admission::DefaultTolerationSeconds,
 }
 
 /// One request to a resource, after routing.

@@ -35,7 +35,7 @@ pub(crate) async fn serve(
         }
         ("scale", Method::PUT) => scale_update(ctx, name, body, false).await,
         ("scale", Method::PATCH) => scale_update(ctx, name, body, true).await,
-        ("log", Method::GET) => log(ctx, name).await,
+        ("log", Method::GET) => super::kubelet_proxy::log(ctx, name).await,
         _ => Err(ApiError::method_not_allowed()),
     }
 }
@@ -218,17 +218,4 @@ async fn scale_update(
     })
     .await?;
     Ok(codec::json(StatusCode::OK, &scale_of(&rc)))
-}
-
-/// GET pods/NAME/log: served by the pod's kubelet, which does not exist yet.
-async fn log(ctx: &Ctx<'_>, name: &str) -> ApiResult<Response> {
-    let (pod, _) = current(ctx, name).await?;
-    match pod["spec"]["nodeName"].as_str().filter(|n| !n.is_empty()) {
-        None => Err(ApiError::bad_request(format!(
-            "pod {name} does not have a host assigned"
-        ))),
-        Some(node) => Err(ApiError::unavailable(format!(
-            "no kubelet is reachable for node {node:?}: pod logs are served by the kubelet"
-        ))),
-    }
 }
