@@ -1,7 +1,10 @@
 //! Subresources the pod's kubelet answers: the apiserver finds the pod's
 //! node, the node's kubelet address (an InternalIP, else its Hostname) and
 //! port (status.daemonEndpoints.kubeletEndpoint), and streams the kubelet's
-//! answer back, as upstream's pods/log does.
+//! answer back, as upstream's pods/log does. exec, attach and portforward
+//! are upgraded connections (SPDY or WebSocket): the request goes to the
+//! kubelet with its upgrade headers, and once the kubelet switches
+//! protocols the two connections are joined byte for byte.
 
 use std::sync::OnceLock;
 
@@ -65,6 +68,116 @@ pub(crate) async fn log(ctx: &Ctx<'_>, name: &str) -> ApiResult<Response> {
         meta::namespace(&pod).unwrap_or("default"),
     );
     forward_get(&url).await
+}
+
+/// Headers that carry the upgrade negotiation to the kubelet and back.
+const UPGRADE_HEADERS: &[&str] = &[
+    "connection",
+    "upgrade",
+    "x-stream-protocol-version",
+    "sec-websocket-key",
+    "sec-websocket-version",
+    "sec-websocket-protocol",
+    "sec-websocket-extensions",
+    "sec-websocket-accept",
+];
+
+/// POST (SPDY) or GET (WebSocket) pods/NAME/{exec,attach,portforward}.
+pub(crate) async fn stream(
+    ctx: &Ctx<'_>,
+    method: http::Method,
+    name: &str,
+    sub: &str,
+) -> ApiResult<Response> {
+    let Some(client_upgrade) = ctx.stream.upgrade.lock().ok().and_then(|mut u| u.take()) else {
+        return Err(ApiError::bad_request("Upgrade request required"));
+    };
+    let (pod, _) = current(ctx, name).await?;
+    let params: Vec<(String, String)> = form_urlencoded::parse(ctx.stream.raw_query.as_bytes())
+        .into_owned()
+        .collect();
+    let base = kubelet_base_url(ctx, &pod, name).await?;
+    let ns = meta::namespace(&pod).unwrap_or("default");
+    let url = if sub == "portforward" {
+        let query = kubelet_query(&params, &["ports"]);
+        format!("{base}/portForward/{ns}/{name}?{query}")
+    } else {
+        let asked = params
+            .iter()
+            .find(|(k, _)| k == "container")
+            .map(|(_, v)| v.as_str())
+            .filter(|v| !v.is_empty());
+        let container = pick_container(&pod, name, asked)?;
+        let query = kubelet_query(&params, &["command"]);
+        format!("{base}/{sub}/{ns}/{name}/{container}?{query}")
+    };
+    let mut req = http::Request::builder().method(method).uri(&url);
+    for h in UPGRADE_HEADERS {
+        for v in ctx.headers.get_all(*h) {
+            req = req.header(*h, v);
+        }
+    }
+    let req = req
+        .body(Body::empty())
+        .map_err(|e| ApiError::internal(e.to_string()))?;
+    let resp = http_client()
+        .request(req)
+        .await
+        .map_err(|e| ApiError::unavailable(format!("error dialing backend: {e}")))?;
+    if resp.status() != StatusCode::SWITCHING_PROTOCOLS {
+        return Err(error_from_kubelet(resp).await);
+    }
+    let mut out = Response::builder().status(StatusCode::SWITCHING_PROTOCOLS);
+    for h in UPGRADE_HEADERS {
+        for v in resp.headers().get_all(*h) {
+            out = out.header(*h, v);
+        }
+    }
+    let kubelet_upgrade = hyper::upgrade::on(resp);
+    tokio::spawn(async move {
+        match tokio::try_join!(client_upgrade, kubelet_upgrade) {
+            Ok((client_io, kubelet_io)) => {
+                let mut client_io = hyper_util::rt::TokioIo::new(client_io);
+                let mut kubelet_io = hyper_util::rt::TokioIo::new(kubelet_io);
+                if let Err(e) = tokio::io::copy_bidirectional(&mut client_io, &mut kubelet_io).await
+                {
+                    tracing::debug!(error = %e, "stream to kubelet ended");
+                }
+            }
+            Err(e) => tracing::warn!(error = %e, "upgrade to a kubelet stream failed"),
+        }
+    });
+    out.body(Body::empty())
+        .map_err(|e| ApiError::internal(e.to_string()))
+}
+
+/// The kubelet's spelling of the stream options: stdin/stdout/stderr/tty
+/// become input/output/error/tty=1, and `pass` keys (command, ports) go
+/// through, repeated as given.
+fn kubelet_query(params: &[(String, String)], pass: &[&str]) -> String {
+    let mut q = form_urlencoded::Serializer::new(String::new());
+    for (k, v) in params {
+        let on = v == "true" || v == "1";
+        match k.as_str() {
+            "stdin" if on => {
+                q.append_pair("input", "1");
+            }
+            "stdout" if on => {
+                q.append_pair("output", "1");
+            }
+            "stderr" if on => {
+                q.append_pair("error", "1");
+            }
+            "tty" if on => {
+                q.append_pair("tty", "1");
+            }
+            k if pass.contains(&k) => {
+                q.append_pair(k, v);
+            }
+            _ => {}
+        }
+    }
+    q.finish()
 }
 
 /// The container a request names, or the pod's only container.
@@ -164,18 +277,23 @@ async fn forward_get(url: &str) -> ApiResult<Response> {
         .request(req)
         .await
         .map_err(|e| ApiError::unavailable(format!("Get \"{url}\": {e}")))?;
-    let status = resp.status();
-    if status == StatusCode::OK {
-        let content_type = resp
-            .headers()
-            .get(http::header::CONTENT_TYPE)
-            .cloned()
-            .unwrap_or_else(|| http::HeaderValue::from_static("text/plain"));
-        let mut out = Response::new(Body::new(resp.into_body()));
-        out.headers_mut()
-            .insert(http::header::CONTENT_TYPE, content_type);
-        return Ok(out);
+    if resp.status() != StatusCode::OK {
+        return Err(error_from_kubelet(resp).await);
     }
+    let content_type = resp
+        .headers()
+        .get(http::header::CONTENT_TYPE)
+        .cloned()
+        .unwrap_or_else(|| http::HeaderValue::from_static("text/plain"));
+    let mut out = Response::new(Body::new(resp.into_body()));
+    out.headers_mut()
+        .insert(http::header::CONTENT_TYPE, content_type);
+    Ok(out)
+}
+
+/// A kubelet's refusal as a Status with the kubelet's words.
+async fn error_from_kubelet(resp: http::Response<hyper::body::Incoming>) -> ApiError {
+    let status = resp.status();
     let body = http_body_util::Limited::new(resp.into_body(), MAX_ERROR_BODY)
         .collect()
         .await
@@ -187,13 +305,28 @@ async fn forward_get(url: &str) -> ApiResult<Response> {
         .ok()
         .and_then(|v| v["message"].as_str().map(String::from))
         .unwrap_or(text);
-    Err(ApiError::with_code(status.as_u16(), message))
+    ApiError::with_code(status.as_u16(), message)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn stream_options_in_the_kubelets_words() {
+        let params: Vec<(String, String)> = form_urlencoded::parse(
+            b"command=sh&command=-c&command=echo%20hi&container=web&stdin=true&stdout=true&stderr=false&tty=true",
+        )
+        .into_owned()
+        .collect();
+        assert_eq!(
+            kubelet_query(&params, &["command"]),
+            "command=sh&command=-c&command=echo+hi&input=1&output=1&tty=1"
+        );
+        let pf: Vec<(String, String)> = vec![("ports".into(), "8080".into())];
+        assert_eq!(kubelet_query(&pf, &["ports"]), "ports=8080");
+    }
 
     #[test]
     fn container_choice() {

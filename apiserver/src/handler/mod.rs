@@ -51,6 +51,15 @@ pub(crate) struct Ctx<'a> {
     pub query: Query,
     pub headers: HeaderMap,
     pub output: Output,
+    pub stream: StreamRequest,
+}
+
+/// What a streaming subresource (exec, attach, portforward) needs beyond
+/// the parsed request: the connection upgrade and the raw query, whose
+/// parameters repeat (`command=a&command=b`).
+pub(crate) struct StreamRequest {
+    pub upgrade: std::sync::Mutex<Option<hyper::upgrade::OnUpgrade>>,
+    pub raw_query: String,
 }
 
 impl Ctx<'_> {
@@ -69,7 +78,9 @@ impl Ctx<'_> {
 
 /// Serve one HTTP request.
 pub async fn dispatch(api: Arc<Api>, req: http::Request<Body>) -> Response {
-    let (parts, body) = req.into_parts();
+    let (mut parts, body) = req.into_parts();
+    // exec/attach/portforward hand the connection over to the kubelet.
+    let upgrade = parts.extensions.remove::<hyper::upgrade::OnUpgrade>();
     let body = match read_body(body).await {
         Ok(b) => b,
         Err(e) => {
@@ -99,7 +110,11 @@ pub async fn dispatch(api: Arc<Api>, req: http::Request<Body>) -> Response {
         Target::Resource(rp) => rp.resource,
         _ => String::new(),
     };
-    let resp = match route(&api, &parts.method, &path, query, parts.headers, body).await {
+    let stream = StreamRequest {
+        upgrade: std::sync::Mutex::new(upgrade),
+        raw_query: parts.uri.query().unwrap_or("").to_string(),
+    };
+    let resp = match route(&api, &parts.method, &path, query, parts.headers, body, stream).await {
         Ok(r) => r,
         Err(e) => e.into_response(),
     };
@@ -130,12 +145,13 @@ async fn route(
     query: Query,
     headers: HeaderMap,
     body: Bytes,
+    stream: StreamRequest,
 ) -> ApiResult<Response> {
     if let Some(r) = crate::discovery::non_resource(api, method, path, &headers) {
         return r;
     }
     match path::parse(path) {
-        Target::Resource(rp) => resource(api, method, rp, query, headers, body).await,
+        Target::Resource(rp) => resource(api, method, rp, query, headers, body, stream).await,
         Target::Unknown => Err(ApiError::path_not_found()),
         other => crate::discovery::serve(api, method, other, &headers),
     }
@@ -148,6 +164,7 @@ async fn resource(
     query: Query,
     headers: HeaderMap,
     body: Bytes,
+    stream: StreamRequest,
 ) -> ApiResult<Response> {
     let info = api
         .registry
@@ -169,6 +186,7 @@ async fn resource(
         query,
         headers,
         output,
+        stream,
     };
     let watch = rp.watch_prefix || ctx.query.flag("watch");
     match (

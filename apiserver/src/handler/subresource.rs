@@ -23,7 +23,7 @@ pub(crate) async fn serve(
     sub: &str,
     body: &Bytes,
 ) -> ApiResult<Response> {
-    match (sub, method) {
+    match (sub, method.clone()) {
         ("status", Method::GET) => read::get(ctx, name).await,
         ("status", Method::PUT) => write::update(ctx, name, body, Part::Status).await,
         ("status", Method::PATCH) => write::patch(ctx, name, body, Part::Status).await,
@@ -36,6 +36,9 @@ pub(crate) async fn serve(
         ("scale", Method::PUT) => scale_update(ctx, name, body, false).await,
         ("scale", Method::PATCH) => scale_update(ctx, name, body, true).await,
         ("log", Method::GET) => super::kubelet_proxy::log(ctx, name).await,
+        ("exec" | "attach" | "portforward", Method::GET | Method::POST) => {
+            super::kubelet_proxy::stream(ctx, method, name, sub).await
+        }
         _ => Err(ApiError::method_not_allowed()),
     }
 }

@@ -49,7 +49,7 @@ pub fn all() -> Vec<ResourceInfo> {
             namespaced: true,
             short_names: &["po"],
             categories: &["all"],
-            subresources: &["status", "binding", "log"],
+            subresources: &["status", "binding", "log", "exec", "attach", "portforward"],
             has_status: true,
             definition: "io.k8s.api.core.v1.Pod",
             strategy: Box::new(Typed(pod::PodStrategy)),
