@@ -299,6 +299,9 @@ impl ContainerdProcess {
             }
             None => Command::new(CONTAINERD),
         };
+        // Its own process group: a Ctrl-C meant for the caller does not stop the node's
+        // runtime halfway, and a detached containerd outlives its starter cleanly.
+        std::os::unix::process::CommandExt::process_group(&mut command, 0);
         command
             .arg("--config")
             .arg(config.config_path())
@@ -346,6 +349,14 @@ impl ContainerdProcess {
             }
             std::thread::sleep(Duration::from_millis(20));
         }
+    }
+
+    /// Let containerd run on after this handle is gone (the `cluster` command's nodes);
+    /// returns its PID. Teardown is then [`ContainerdConfig::clean_up`]'s job.
+    pub fn detach(mut self) -> u32 {
+        self.child = None;
+        self.cleaned = true;
+        self.pid
     }
 
     /// The gRPC socket for CRI clients and `ctr --address`.

@@ -7,11 +7,21 @@
 //!   teardown that leaves nothing behind).
 //! - [`netsafety`]: the service and cluster CIDRs routed to a local port-less bridge.
 //!
-//! See docs/node-runtime.md.
+//! - [`up`], [`down`], [`status`]: the `cluster` command's bring-up of a whole cluster
+//!   in the background (processes in [`daemon`], paths in [`layout`], checks in
+//!   [`preflight`]).
+//!
+//! See docs/node-runtime.md and docs/cluster.md.
 
 pub mod containerd;
+pub mod daemon;
+pub mod down;
 pub mod images;
+pub mod layout;
 pub mod netsafety;
+pub mod preflight;
+pub mod status;
+pub mod up;
 
 mod command;
 mod error;

@@ -1,6 +1,75 @@
-//! `cluster`: not implemented yet; see the project's open issues.
+//! `cluster`: bring a whole cluster up in the background, tell its status,
+//! take it down. See docs/cluster.md.
 
-fn main() {
-    eprintln!("cluster: not implemented yet");
-    std::process::exit(1);
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand};
+use cluster::layout::DEFAULT_DATA_DIR;
+use cluster::up::{StoreKind, UpOptions, UpOutcome};
+
+#[derive(Parser)]
+#[command(
+    name = "cluster",
+    about = "Run a mini-kubernetes cluster on this machine"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Start the control plane and the nodes in the background.
+    Up {
+        #[arg(long, default_value_t = 1)]
+        nodes: u32,
+        #[arg(long, value_enum, default_value_t = StoreKind::Embedded)]
+        store: StoreKind,
+        #[arg(long, default_value = DEFAULT_DATA_DIR)]
+        data_dir: PathBuf,
+    },
+    /// Stop everything `up` started and remove what the nodes left.
+    Down {
+        #[arg(long, default_value = DEFAULT_DATA_DIR)]
+        data_dir: PathBuf,
+        /// Also delete the data directory (the store, images, logs).
+        #[arg(long)]
+        purge: bool,
+    },
+    /// What runs.
+    Status {
+        #[arg(long, default_value = DEFAULT_DATA_DIR)]
+        data_dir: PathBuf,
+    },
+}
+
+#[tokio::main]
+async fn main() -> std::process::ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Up {
+            nodes,
+            store,
+            data_dir,
+        } => {
+            println!("Bringing a cluster up in {} ...", data_dir.display());
+            cluster::up::up(&UpOptions {
+                nodes,
+                store,
+                data_dir,
+            })
+            .await
+            .map(|o| o == UpOutcome::Started || o == UpOutcome::AlreadyRunning)
+        }
+        Command::Down { data_dir, purge } => cluster::down::down(&data_dir, purge).map(|()| true),
+        Command::Status { data_dir } => Ok(cluster::status::status(&data_dir).await),
+    };
+    match result {
+        Ok(true) => std::process::ExitCode::SUCCESS,
+        Ok(false) => std::process::ExitCode::FAILURE,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
 }

@@ -1,0 +1,76 @@
+//! `cluster down`: stop every process `cluster up` recorded (by PID, after
+//! checking the PID still names that program), then remove what the nodes
+//! left: containers, mounts, network namespaces, CNI state, bridges, the
+//! safety routes. `--purge` deletes the data directory too.
+
+use std::path::Path;
+use std::time::Duration;
+
+use anyhow::Context;
+
+use crate::containerd::ContainerdConfig;
+use crate::daemon;
+use crate::layout::Layout;
+use crate::netsafety;
+use crate::up::BLACKHOLE_BRIDGE;
+
+/// Components stop in this order: nodes first (the kubelet would restart
+/// what containerd loses), the store last.
+const ORDER: &[&str] = &[
+    "kubelet-",
+    "kube-proxy-",
+    "kube-scheduler",
+    "kube-controller-manager",
+    "kube-apiserver",
+    "etcd",
+    "containerd-",
+];
+
+pub fn down(data_dir: &Path, purge: bool) -> anyhow::Result<()> {
+    let layout = Layout::new(data_dir);
+    let mut recorded = daemon::recorded(&layout);
+    recorded.sort_by_key(|r| {
+        ORDER
+            .iter()
+            .position(|p| r.name.starts_with(p))
+            .unwrap_or(ORDER.len())
+    });
+    for r in &recorded {
+        let grace = if r.name.starts_with("containerd-") || r.name.starts_with("kubelet-") {
+            Duration::from_secs(10)
+        } else {
+            Duration::from_secs(5)
+        };
+        daemon::stop(&layout, r, grace);
+        println!("  stopped {} (pid {})", r.name, r.pid);
+    }
+    let mut errors = Vec::new();
+    if let Ok(nodes) = std::fs::read_dir(layout.nodes()) {
+        for node in nodes.flatten() {
+            let name = node.file_name().to_string_lossy().into_owned();
+            let mut cfg = ContainerdConfig::new(layout.containerd(&name));
+            cfg.cni_conf_dir = layout.cni_conf(&name);
+            if let Err(e) = cfg.clean_up() {
+                errors.push(format!("node {name}: {e}"));
+            } else {
+                println!("  cleaned node {name}");
+            }
+        }
+    }
+    if let Err(e) = netsafety::remove_blackhole_bridge(BLACKHOLE_BRIDGE) {
+        errors.push(format!("safety bridge: {e}"));
+    }
+    if purge && data_dir.exists() {
+        std::fs::remove_dir_all(data_dir)
+            .with_context(|| format!("remove {}", data_dir.display()))?;
+        println!("  removed {}", data_dir.display());
+    }
+    if errors.is_empty() {
+        Ok(())
+    } else {
+        anyhow::bail!(
+            "some things could not be removed:\n  {}",
+            errors.join("\n  ")
+        )
+    }
+}

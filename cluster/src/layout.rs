@@ -1,0 +1,74 @@
+//! Where a cluster made by `cluster up` keeps its things, all under one data
+//! directory: the store, logs, PID files, images, each node's runtime, and
+//! the kubeconfig.
+
+use std::path::{Path, PathBuf};
+
+/// The default data directory of `cluster up`.
+pub const DEFAULT_DATA_DIR: &str = "/var/lib/mini-kubernetes";
+
+#[derive(Debug, Clone)]
+pub struct Layout {
+    pub dir: PathBuf,
+}
+
+impl Layout {
+    pub fn new(dir: impl Into<PathBuf>) -> Self {
+        Self { dir: dir.into() }
+    }
+
+    pub fn kubeconfig(&self) -> PathBuf {
+        self.dir.join("kubeconfig")
+    }
+
+    pub fn logs(&self) -> PathBuf {
+        self.dir.join("logs")
+    }
+
+    pub fn log(&self, component: &str) -> PathBuf {
+        self.logs().join(format!("{component}.log"))
+    }
+
+    pub fn pids(&self) -> PathBuf {
+        self.dir.join("pids")
+    }
+
+    /// The embedded store's directory (`kube-apiserver --data-dir`).
+    pub fn store(&self) -> PathBuf {
+        self.dir.join("store")
+    }
+
+    pub fn etcd(&self) -> PathBuf {
+        self.dir.join("etcd")
+    }
+
+    pub fn images(&self) -> PathBuf {
+        self.dir.join("images")
+    }
+
+    pub fn node(&self, name: &str) -> PathBuf {
+        self.dir.join("nodes").join(name)
+    }
+
+    pub fn nodes(&self) -> PathBuf {
+        self.dir.join("nodes")
+    }
+
+    /// A node's containerd directory (root, state, socket). Kept short: the
+    /// socket path must fit a unix socket address.
+    pub fn containerd(&self, node: &str) -> PathBuf {
+        self.node(node).join("ctd")
+    }
+
+    pub fn kubelet(&self, node: &str) -> PathBuf {
+        self.node(node).join("kubelet")
+    }
+
+    pub fn cni_conf(&self, node: &str) -> PathBuf {
+        self.node(node).join("cni")
+    }
+
+    pub fn exists(path: &Path) -> bool {
+        path.exists()
+    }
+}
