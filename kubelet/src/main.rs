@@ -1,6 +1,21 @@
-//! `kubelet`: not implemented yet; see the project's open issues.
+//! `kubelet`: flags -> Config -> kubelet::run.
 
-fn main() {
-    eprintln!("kubelet: not implemented yet");
-    std::process::exit(1);
+use clap::Parser;
+
+#[derive(Parser)]
+#[command(
+    name = "kubelet",
+    about = "The node agent: runs the pods bound to this node through CRI"
+)]
+struct Cli {
+    #[command(flatten)]
+    flags: kubelet::KubeletFlags,
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    component_base::init_logging();
+    let config = Cli::parse().flags.into_config()?;
+    kubelet::run(config).await?;
+    Ok(())
 }

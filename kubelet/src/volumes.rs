@@ -1,0 +1,276 @@
+//! Pod volumes on the node: emptyDir, hostPath and configMap, as
+//! directories under `<root-dir>/pods/<uid>/volumes/kubernetes.io~<plugin>/`,
+//! mounted into containers by CRI bind mounts.
+
+use std::collections::HashMap;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+
+use k8s_cri::v1::Mount;
+use k8s_openapi::api::core::v1::{ConfigMap, Container, Pod, Volume};
+
+/// A prepared volume: where it is on the node.
+#[derive(Clone, Debug, PartialEq)]
+pub struct HostVolume {
+    pub path: PathBuf,
+    /// configMap volumes are always read-only.
+    pub read_only: bool,
+}
+
+pub fn pod_dir(root: &Path, uid: &str) -> PathBuf {
+    root.join("pods").join(uid)
+}
+
+/// Make every volume of the pod exist on the node; a message (for the
+/// container's waiting state) when one cannot.
+pub fn prepare(
+    root: &Path,
+    pod: &Pod,
+    config_maps: &HashMap<String, Option<ConfigMap>>,
+) -> Result<HashMap<String, HostVolume>, String> {
+    let uid = pod.metadata.uid.as_deref().unwrap_or_default();
+    let base = pod_dir(root, uid).join("volumes");
+    let mut out = HashMap::new();
+    for vol in pod.spec.iter().flat_map(|s| s.volumes.iter().flatten()) {
+        let prepared = prepare_one(&base, vol, config_maps)
+            .map_err(|e| format!("MountVolume.SetUp failed for volume \"{}\" : {e}", vol.name))?;
+        if let Some(v) = prepared {
+            out.insert(vol.name.clone(), v);
+        }
+    }
+    Ok(out)
+}
+
+fn io_err(what: &str, path: &Path, e: std::io::Error) -> String {
+    format!("{what} {}: {e}", path.display())
+}
+
+fn make_dir(path: &Path, mode: u32) -> Result<(), String> {
+    std::fs::create_dir_all(path).map_err(|e| io_err("mkdir", path, e))?;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode))
+        .map_err(|e| io_err("chmod", path, e))
+}
+
+fn prepare_one(
+    base: &Path,
+    vol: &Volume,
+    config_maps: &HashMap<String, Option<ConfigMap>>,
+) -> Result<Option<HostVolume>, String> {
+    if vol.empty_dir.is_some() {
+        let path = base.join("kubernetes.io~empty-dir").join(&vol.name);
+        // World-writable as upstream's emptyDir (0777).
+        make_dir(&path, 0o777)?;
+        return Ok(Some(HostVolume {
+            path,
+            read_only: false,
+        }));
+    }
+    if let Some(hp) = &vol.host_path {
+        let path = PathBuf::from(&hp.path);
+        match hp.type_.as_deref().unwrap_or("") {
+            "DirectoryOrCreate" => make_dir(&path, 0o755)?,
+            "FileOrCreate" if !path.exists() => {
+                if let Some(parent) = path.parent() {
+                    std::fs::create_dir_all(parent).map_err(|e| io_err("mkdir", parent, e))?;
+                }
+                std::fs::File::create(&path).map_err(|e| io_err("create", &path, e))?;
+            }
+            "Directory" if !path.is_dir() => {
+                return Err(format!(
+                    "hostPath type check failed: {} is not a directory",
+                    hp.path
+                ))
+            }
+            "File" if !path.is_file() => {
+                return Err(format!(
+                    "hostPath type check failed: {} is not a file",
+                    hp.path
+                ))
+            }
+            _ => {}
+        }
+        return Ok(Some(HostVolume {
+            path,
+            read_only: false,
+        }));
+    }
+    if let Some(src) = &vol.config_map {
+        let path = base.join("kubernetes.io~configmap").join(&vol.name);
+        let optional = src.optional.unwrap_or(false);
+        let cm = config_maps.get(&src.name).and_then(|c| c.as_ref());
+        let Some(cm) = cm else {
+            if optional {
+                make_dir(&path, 0o755)?;
+                return Ok(Some(HostVolume {
+                    path,
+                    read_only: true,
+                }));
+            }
+            return Err(format!("configmap \"{}\" not found", src.name));
+        };
+        let mut files: Vec<(String, Vec<u8>, Option<i32>)> = Vec::new();
+        let value = |key: &str| -> Option<Vec<u8>> {
+            cm.data
+                .as_ref()
+                .and_then(|d| d.get(key))
+                .map(|v| v.as_bytes().to_vec())
+                .or_else(|| {
+                    cm.binary_data
+                        .as_ref()
+                        .and_then(|d| d.get(key))
+                        .map(|b| b.0.clone())
+                })
+        };
+        match &src.items {
+            Some(items) if !items.is_empty() => {
+                for item in items {
+                    match value(&item.key) {
+                        Some(v) => files.push((item.path.clone(), v, item.mode)),
+                        None if optional => {}
+                        None => {
+                            return Err(format!(
+                                "configmap references non-existent config key: {}",
+                                item.key
+                            ))
+                        }
+                    }
+                }
+            }
+            _ => {
+                let keys = cm
+                    .data
+                    .iter()
+                    .flat_map(|d| d.keys())
+                    .chain(cm.binary_data.iter().flat_map(|d| d.keys()));
+                for key in keys {
+                    if let Some(v) = value(key) {
+                        files.push((key.clone(), v, None));
+                    }
+                }
+            }
+        }
+        make_dir(&path, 0o755)?;
+        let default_mode = src.default_mode.unwrap_or(0o644) as u32;
+        for (rel, content, mode) in files {
+            if rel.split('/').any(|c| c == "..") || rel.starts_with('/') {
+                return Err(format!("invalid configmap item path {rel:?}"));
+            }
+            let file = path.join(&rel);
+            if let Some(parent) = file.parent() {
+                std::fs::create_dir_all(parent).map_err(|e| io_err("mkdir", parent, e))?;
+            }
+            // Write beside, then rename: a reader never sees half a file.
+            let tmp = file.with_extension("kubelet-tmp");
+            std::fs::write(&tmp, &content).map_err(|e| io_err("write", &tmp, e))?;
+            let mode = mode.map(|m| m as u32).unwrap_or(default_mode);
+            std::fs::set_permissions(&tmp, std::fs::Permissions::from_mode(mode))
+                .map_err(|e| io_err("chmod", &tmp, e))?;
+            std::fs::rename(&tmp, &file).map_err(|e| io_err("rename", &file, e))?;
+        }
+        return Ok(Some(HostVolume {
+            path,
+            read_only: true,
+        }));
+    }
+    // Other volume kinds (secret, projected tokens, PVCs, ...) are not
+    // supported: an empty directory stands in so the container still starts.
+    let path = base.join("kubernetes.io~unsupported").join(&vol.name);
+    make_dir(&path, 0o755)?;
+    Ok(Some(HostVolume {
+        path,
+        read_only: true,
+    }))
+}
+
+/// The CRI mounts for a container's volumeMounts.
+pub fn container_mounts(
+    container: &Container,
+    volumes: &HashMap<String, HostVolume>,
+) -> Result<Vec<Mount>, String> {
+    let mut mounts = Vec::new();
+    for vm in container.volume_mounts.iter().flatten() {
+        let Some(vol) = volumes.get(&vm.name) else {
+            return Err(format!("unable to find volume {:?} for the mount", vm.name));
+        };
+        let mut host = vol.path.clone();
+        if let Some(sub) = vm.sub_path.as_deref().filter(|s| !s.is_empty()) {
+            if sub.split('/').any(|c| c == "..") || sub.starts_with('/') {
+                return Err(format!("invalid subPath {sub:?}"));
+            }
+            host = host.join(sub);
+            if !host.exists() {
+                std::fs::create_dir_all(&host).map_err(|e| io_err("mkdir", &host, e))?;
+            }
+        }
+        mounts.push(Mount {
+            container_path: vm.mount_path.clone(),
+            host_path: host.to_string_lossy().into_owned(),
+            readonly: vol.read_only || vm.read_only.unwrap_or(false),
+            ..Default::default()
+        });
+    }
+    Ok(mounts)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn config_map_and_empty_dir_volumes() {
+        let dir = tempfile::tempdir().unwrap();
+        let pod: Pod = serde_json::from_value(json!({
+            "metadata": {"name": "p", "uid": "u1"},
+            "spec": {"containers": [{"name": "c", "image": "busybox",
+                "volumeMounts": [{"name": "cfg", "mountPath": "/etc/cfg"}, {"name": "scratch", "mountPath": "/s"}]}],
+                "volumes": [{"name": "cfg", "configMap": {"name": "app"}},
+                            {"name": "picked", "configMap": {"name": "app", "items": [{"key": "a", "path": "sub/x.txt", "mode": 0o600}]}},
+                            {"name": "scratch", "emptyDir": {}}]}
+        }))
+        .unwrap();
+        let cm: ConfigMap = serde_json::from_value(
+            json!({"metadata": {"name": "app"}, "data": {"a": "hello", "b": "world"}}),
+        )
+        .unwrap();
+        let cms = HashMap::from([("app".to_string(), Some(cm))]);
+        let vols = prepare(dir.path(), &pod, &cms).unwrap();
+        let cfg = &vols["cfg"];
+        assert!(cfg.read_only);
+        assert_eq!(
+            std::fs::read_to_string(cfg.path.join("a")).unwrap(),
+            "hello"
+        );
+        assert_eq!(
+            std::fs::read_to_string(cfg.path.join("b")).unwrap(),
+            "world"
+        );
+        let picked = vols["picked"].path.join("sub/x.txt");
+        assert_eq!(std::fs::read_to_string(&picked).unwrap(), "hello");
+        assert_eq!(
+            std::fs::metadata(&picked).unwrap().permissions().mode() & 0o777,
+            0o600
+        );
+        assert!(!vols["picked"].path.join("b").exists());
+        let scratch = &vols["scratch"];
+        assert!(scratch.path.is_dir());
+        assert_eq!(
+            std::fs::metadata(&scratch.path)
+                .unwrap()
+                .permissions()
+                .mode()
+                & 0o777,
+            0o777
+        );
+
+        let mounts = container_mounts(&pod.spec.as_ref().unwrap().containers[0], &vols).unwrap();
+        assert_eq!(mounts.len(), 2);
+        assert!(mounts[0].readonly);
+        assert_eq!(mounts[0].container_path, "/etc/cfg");
+        assert!(!mounts[1].readonly);
+
+        let missing = HashMap::from([("app".to_string(), None)]);
+        let err = prepare(dir.path(), &pod, &missing).unwrap_err();
+        assert!(err.contains("configmap \"app\" not found"), "{err}");
+    }
+}
