@@ -276,6 +276,34 @@ async fn propagation_policies_become_gc_finalizers(c: TestCluster) {
     assert_api_error(err, 422, "Invalid");
 }
 
+/// A watch sees its own kind only, however busy the other kinds are.
+async fn watches_see_only_their_resource(c: TestCluster) {
+    let client = client(&c).await;
+    let cms: Api<ConfigMap> = Api::namespaced(client.clone(), "default");
+    let pods: Api<Pod> = Api::namespaced(client.clone(), "default");
+    let start = cms.list(&ListParams::default()).await.unwrap();
+    let rv = start.metadata.resource_version.unwrap();
+    let mut stream = cms
+        .watch(&WatchParams::default().timeout(10), &rv)
+        .await
+        .unwrap()
+        .boxed();
+    pods.create(&PostParams::default(), &pod("other-kind", &[]))
+        .await
+        .unwrap();
+    Api::<ConfigMap>::namespaced(client.clone(), "kube-system")
+        .create(&PostParams::default(), &cm("other-ns", &[]))
+        .await
+        .unwrap();
+    cms.create(&PostParams::default(), &cm("mine", &[]))
+        .await
+        .unwrap();
+    match stream.try_next().await.unwrap() {
+        Some(WatchEvent::Added(o)) => assert_eq!(o.metadata.name.as_deref(), Some("mine")),
+        other => panic!("expected ADDED mine, got {other:?}"),
+    }
+}
+
 async fn watch_from_a_resource_version(c: TestCluster) {
     let cms: Api<ConfigMap> = Api::namespaced(client(&c).await, "default");
     let first = cms
@@ -725,6 +753,7 @@ on_both_stores!(
     bound_pods_are_deleted_gracefully,
     finalizers_hold_an_object_until_removed,
     propagation_policies_become_gc_finalizers,
+    watches_see_only_their_resource,
 );
 
 /// A restarted apiserver finds its objects and its bootstrap objects as they were.

@@ -108,6 +108,7 @@ pub(crate) async fn watch(ctx: &Ctx<'_>, name: Option<&str>) -> ApiResult<Respon
     tokio::spawn(async move {
         let mut w = Watcher {
             info,
+            prefix,
             filter,
             render,
             tx,
@@ -174,6 +175,9 @@ impl Source {
 
 struct Watcher {
     info: &'static ResourceInfo,
+    /// The cache broadcasts every key's events: only this prefix concerns
+    /// this watch.
+    prefix: String,
     filter: Filter,
     render: Render,
     tx: mpsc::Sender<Result<Vec<u8>, std::io::Error>>,
@@ -201,6 +205,11 @@ impl Watcher {
                 ev = source.next() => match ev {
                     Ok(ev) => {
                         if ev.revision <= self.last_rv { continue; }
+                        if !ev.key.starts_with(&self.prefix) {
+                            // Still this watch's progress, for bookmarks.
+                            self.last_rv = ev.revision;
+                            continue;
+                        }
                         if !self.send_event(&ev).await { return; }
                         self.last_rv = ev.revision;
                     }
