@@ -12,7 +12,7 @@ use crate::containerd::ContainerdConfig;
 use crate::daemon;
 use crate::layout::Layout;
 use crate::netsafety;
-use crate::up::BLACKHOLE_BRIDGE;
+use crate::up::{BLACKHOLE_BRIDGE, CGROUP_PARENT};
 
 /// Components stop in this order: nodes first (the kubelet would restart
 /// what containerd loses), the store last.
@@ -57,6 +57,7 @@ pub fn down(data_dir: &Path, purge: bool) -> anyhow::Result<()> {
             }
         }
     }
+    remove_cgroups(&mut errors);
     if let Err(e) = netsafety::remove_blackhole_bridge(BLACKHOLE_BRIDGE) {
         errors.push(format!("safety bridge: {e}"));
     }
@@ -72,5 +73,38 @@ pub fn down(data_dir: &Path, purge: bool) -> anyhow::Result<()> {
             "some things could not be removed:\n  {}",
             errors.join("\n  ")
         )
+    }
+}
+
+/// The kubelets' cgroup parents, in every hierarchy, deepest first (a
+/// cgroup directory goes with rmdir once it is empty of tasks and children).
+fn remove_cgroups(errors: &mut Vec<String>) {
+    let Ok(hierarchies) = std::fs::read_dir("/sys/fs/cgroup") else {
+        return;
+    };
+    for h in hierarchies.flatten() {
+        let top = h.path().join(CGROUP_PARENT);
+        if !top.is_dir() {
+            continue;
+        }
+        let mut dirs = Vec::new();
+        collect_dirs(&top, &mut dirs);
+        dirs.sort_by_key(|d| std::cmp::Reverse(d.components().count()));
+        for d in dirs {
+            if let Err(e) = std::fs::remove_dir(&d) {
+                errors.push(format!("cgroup {}: {e}", d.display()));
+            }
+        }
+    }
+}
+
+fn collect_dirs(dir: &Path, out: &mut Vec<std::path::PathBuf>) {
+    out.push(dir.to_path_buf());
+    if let Ok(entries) = std::fs::read_dir(dir) {
+        for e in entries.flatten() {
+            if e.file_type().is_ok_and(|t| t.is_dir()) {
+                collect_dirs(&e.path(), out);
+            }
+        }
     }
 }

@@ -230,6 +230,7 @@ async fn bring_up(
             format!("--image-dir={}", layout.images().display()),
             format!("--root-dir={}", layout.kubelet(node).display()),
             "--address=127.0.0.1".into(),
+            format!("--cgroup-root={}", cgroup_root(node)),
         ],
         &layout.log(&format!("kubelet-{node}")),
     )?;
@@ -380,6 +381,15 @@ fn write_kubeconfig(path: &Path) -> anyhow::Result<()> {
     );
     std::fs::write(path, cfg).with_context(|| format!("write {}", path.display()))
 }
+
+/// The cgroup under which a node's kubelet puts its pods (in every
+/// hierarchy); `cluster down` removes it.
+pub fn cgroup_root(node: &str) -> String {
+    format!("/{CGROUP_PARENT}/{node}")
+}
+
+/// The top cgroup of everything `cluster up` runs.
+pub const CGROUP_PARENT: &str = "mini-kubernetes";
 
 /// This machine's name, as a node name (lower case, as Kubernetes wants).
 pub fn node_name() -> String {
