@@ -1,6 +1,11 @@
-//! `kube-controller-manager`: not implemented yet; see the project's open issues.
+//! kube-controller-manager: flags -> config -> run.
 
-fn main() {
-    eprintln!("kube-controller-manager: not implemented yet");
-    std::process::exit(1);
+use clap::Parser;
+use controller_manager::Options;
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    component_base::init_logging();
+    let options = Options::parse();
+    controller_manager::run(options.into_config()).await
 }
