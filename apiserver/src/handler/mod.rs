@@ -114,7 +114,17 @@ pub async fn dispatch(api: Arc<Api>, req: http::Request<Body>) -> Response {
         upgrade: std::sync::Mutex::new(upgrade),
         raw_query: parts.uri.query().unwrap_or("").to_string(),
     };
-    let resp = match route(&api, &parts.method, &path, query, parts.headers, body, stream).await {
+    let resp = match route(
+        &api,
+        &parts.method,
+        &path,
+        query,
+        parts.headers,
+        body,
+        stream,
+    )
+    .await
+    {
         Ok(r) => r,
         Err(e) => e.into_response(),
     };
