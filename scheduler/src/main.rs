@@ -1,6 +1,10 @@
-//! `kube-scheduler`: not implemented yet; see the project's open issues.
+//! `kube-scheduler`: flags -> Config -> scheduler::run.
 
-fn main() {
-    eprintln!("kube-scheduler: not implemented yet");
-    std::process::exit(1);
+use clap::Parser;
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    component_base::init_logging();
+    let options = scheduler::Options::parse();
+    scheduler::run(options.into_config()).await
 }
