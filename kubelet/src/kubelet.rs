@@ -154,9 +154,12 @@ pub async fn run_with_client(config: Config, client: kube::Client) -> Result<()>
 async fn status_loop(kl: Arc<Kubelet>, runtime: RuntimeInfo, port: u16) {
     let mut reporter = StatusReporter::new();
     let mut pod_cidr_sent: Option<String> = None;
-    let mut tick = tokio::time::interval(kl.config.node_status_update_frequency);
+    // Until the node is Ready (runtime up, podCIDR known, CNI configured),
+    // look again every second, so a new node is usable at once rather than
+    // one status period later.
+    let mut wait = Duration::ZERO;
     loop {
-        tick.tick().await;
+        tokio::time::sleep(wait).await;
         if let RuntimeInfo::Remote(cri) = &runtime {
             sync_pod_cidr(&kl, cri, &mut pod_cidr_sent).await;
         }
@@ -181,8 +184,15 @@ async fn status_loop(kl: Arc<Kubelet>, runtime: RuntimeInfo, port: u16) {
             Ok(false) => {}
             Err(e) => tracing::warn!(error = %e, "post node status"),
         }
+        wait = if ready {
+            kl.config.node_status_update_frequency
+        } else {
+            NOT_READY_RECHECK
+        };
     }
 }
+
+const NOT_READY_RECHECK: Duration = Duration::from_secs(1);
 
 /// Hand spec.podCIDR (set by node IPAM) to the runtime once it appears, as
 /// upstream's kubelet does with UpdateRuntimeConfig.
