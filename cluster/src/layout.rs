@@ -2,7 +2,7 @@
 //! directory: the store, logs, PID files, images, each node's runtime, and
 //! the kubeconfig.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 /// The default data directory of `cluster up`.
 pub const DEFAULT_DATA_DIR: &str = "/var/lib/mini-kubernetes";
@@ -66,9 +66,5 @@ impl Layout {
 
     pub fn cni_conf(&self, node: &str) -> PathBuf {
         self.node(node).join("cni")
-    }
-
-    pub fn exists(path: &Path) -> bool {
-        path.exists()
     }
 }
