@@ -9,7 +9,7 @@ cargo build --workspace --bins --tests
 log=$(mktemp)
 trap 'rm -f "$log"' EXIT
 status=0
-cargo test --workspace --lib --bins --tests -- --test-threads=1 2>&1 | tee "$log" || status=$?
+cargo test --no-fail-fast --workspace --lib --bins --tests -- --test-threads=1 2>&1 | tee "$log" || status=$?
 passed=$(grep -Eo '^test result: .* ([0-9]+) passed' "$log" | grep -Eo '[0-9]+ passed' | awk '{s+=$1} END {print s+0}')
 failed=$(grep -Eo '^test result: .* ([0-9]+) failed' "$log" | grep -Eo '[0-9]+ failed' | awk '{s+=$1} END {print s+0}')
 echo

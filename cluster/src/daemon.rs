@@ -62,6 +62,16 @@ pub fn spawn(
         program: program.to_path_buf(),
     };
     record(layout, &recorded)?;
+    // /proc may still show the parent's image for a moment after spawn returns
+    // (seen on CI machines); wait for the exec to show so that `alive` is true
+    // for a process that is running.
+    let deadline = std::time::Instant::now() + Duration::from_secs(2);
+    while !recorded.alive()
+        && procfs::running(recorded.pid)
+        && std::time::Instant::now() < deadline
+    {
+        std::thread::sleep(Duration::from_millis(5));
+    }
     Ok(recorded)
 }
 
@@ -129,7 +139,13 @@ mod tests {
             &layout.log("sleeper"),
         )
         .unwrap();
-        assert!(r.alive());
+        assert!(
+            r.alive(),
+            "stat {:?} cmdline {:?} exe {:?}",
+            std::fs::read_to_string(format!("/proc/{}/stat", r.pid)),
+            procfs::cmdline(r.pid),
+            std::fs::read_link(format!("/proc/{}/exe", r.pid))
+        );
         assert_eq!(recorded(&layout), vec![r.clone()]);
         // A record naming another program is not ours to stop.
         let impostor = Recorded {
