@@ -10,6 +10,7 @@ use anyhow::Context;
 
 use crate::containerd::ContainerdConfig;
 use crate::daemon;
+use crate::lab::{self, LabNode};
 use crate::layout::Layout;
 use crate::netsafety;
 use crate::up::{BLACKHOLE_BRIDGE, CGROUP_PARENT};
@@ -19,6 +20,7 @@ use crate::up::{BLACKHOLE_BRIDGE, CGROUP_PARENT};
 const ORDER: &[&str] = &[
     "kubelet-",
     "kube-proxy-",
+    "kube-dns",
     "kube-scheduler",
     "kube-controller-manager",
     "kube-apiserver",
@@ -48,16 +50,32 @@ pub fn down(data_dir: &Path, purge: bool) -> anyhow::Result<()> {
     if let Ok(nodes) = std::fs::read_dir(layout.nodes()) {
         for node in nodes.flatten() {
             let name = node.file_name().to_string_lossy().into_owned();
+            let lab_node = lab_node(data_dir, &name);
             let mut cfg = ContainerdConfig::new(layout.containerd(&name));
             cfg.cni_conf_dir = layout.cni_conf(&name);
+            cfg.netns = lab_node.as_ref().map(|n| n.netns.clone());
             if let Err(e) = cfg.clean_up() {
                 errors.push(format!("node {name}: {e}"));
             } else {
                 println!("  cleaned node {name}");
             }
+            if let Some(n) = &lab_node {
+                if let Err(e) = lab::remove_node(n) {
+                    errors.push(format!("node {name}'s namespace: {e}"));
+                }
+            }
+        }
+    }
+    for n in lab::existing_nodes(data_dir) {
+        if let Err(e) = lab::remove_node(&n) {
+            errors.push(format!("{}'s namespace: {e}", n.name));
         }
     }
     remove_cgroups(&mut errors);
+    clean_host_proxy(&mut errors);
+    if let Err(e) = lab::remove_host() {
+        errors.push(format!("lab bridge: {e}"));
+    }
     if let Err(e) = netsafety::remove_blackhole_bridge(BLACKHOLE_BRIDGE) {
         errors.push(format!("safety bridge: {e}"));
     }
@@ -73,6 +91,33 @@ pub fn down(data_dir: &Path, purge: bool) -> anyhow::Result<()> {
             "some things could not be removed:\n  {}",
             errors.join("\n  ")
         )
+    }
+}
+
+/// A lab node's namespace, when node `name` (node-<i>) has one.
+fn lab_node(data_dir: &Path, name: &str) -> Option<LabNode> {
+    let index: u32 = name.strip_prefix("node-")?.parse().ok()?;
+    let node = LabNode::new(data_dir, index);
+    (node.name == name && Path::new("/run/netns").join(&node.netns).exists()).then_some(node)
+}
+
+/// The host's kube-proxy table and pod routes (lab nodes' go with their
+/// namespaces): `kube-proxy --cleanup` knows what it made.
+fn clean_host_proxy(errors: &mut Vec<String>) {
+    let Some(proxy) = std::env::current_exe()
+        .ok()
+        .and_then(|exe| Some(exe.parent()?.join("kube-proxy")))
+        .filter(|p| p.is_file())
+    else {
+        return;
+    };
+    match std::process::Command::new(&proxy).arg("--cleanup").output() {
+        Ok(out) if out.status.success() => {}
+        Ok(out) => errors.push(format!(
+            "kube-proxy --cleanup: {}",
+            String::from_utf8_lossy(&out.stderr).trim()
+        )),
+        Err(e) => errors.push(format!("kube-proxy --cleanup: {e}")),
     }
 }
 

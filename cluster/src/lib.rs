@@ -15,8 +15,10 @@
 
 pub mod containerd;
 pub mod daemon;
+pub mod dns_service;
 pub mod down;
 pub mod images;
+pub mod lab;
 pub mod layout;
 pub mod netsafety;
 pub mod preflight;

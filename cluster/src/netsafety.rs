@@ -69,6 +69,17 @@ pub fn ensure_blackhole_routes_on(
     service_cidr: &str,
     cluster_cidr: &str,
 ) -> Result<()> {
+    ensure_blackhole_routes_in(None, bridge, service_cidr, cluster_cidr)
+}
+
+/// The same inside network namespace `netns` (a name under /run/netns; None: this
+/// process's own), e.g. a lab node's.
+pub fn ensure_blackhole_routes_in(
+    netns: Option<&str>,
+    bridge: &str,
+    service_cidr: &str,
+    cluster_cidr: &str,
+) -> Result<()> {
     if bridge.is_empty() || bridge.len() > 15 {
         return Err(Error::Invalid(format!(
             "bridge name {bridge:?} must have 1 to 15 characters"
@@ -79,20 +90,21 @@ pub fn ensure_blackhole_routes_on(
             return Err(Error::Invalid(format!("{cidr:?} is not an IPv4 CIDR")));
         }
     }
-    if command::run("ip", &["link", "show", "dev", bridge]).is_err() {
+    let ip = |args: &[&str]| command::run_in(netns, "ip", args);
+    if ip(&["link", "show", "dev", bridge]).is_err() {
         // Another thread or process may create it at the same moment: re-check on error.
-        if let Err(e) = command::run("ip", &["link", "add", bridge, "type", "bridge"]) {
-            if command::run("ip", &["link", "show", "dev", bridge]).is_err() {
+        if let Err(e) = ip(&["link", "add", bridge, "type", "bridge"]) {
+            if ip(&["link", "show", "dev", bridge]).is_err() {
                 return Err(e);
             }
         }
     }
-    command::run("ip", &["link", "set", "dev", bridge, "up"])?;
+    ip(&["link", "set", "dev", bridge, "up"])?;
     for cidr in [service_cidr, cluster_cidr] {
-        let present = command::run("ip", &["-o", "route", "show", cidr, "dev", bridge])?;
+        let present = ip(&["-o", "route", "show", cidr, "dev", bridge])?;
         if present.trim().is_empty() {
             // append, not add: another process's bridge may carry the same route.
-            command::run("ip", &["route", "append", cidr, "dev", bridge])?;
+            ip(&["route", "append", cidr, "dev", bridge])?;
         }
     }
     Ok(())

@@ -4,7 +4,7 @@
 //! the way stops what was started: never half a cluster.
 
 use std::io::Write;
-use std::net::TcpStream;
+use std::net::{Ipv4Addr, SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -14,11 +14,12 @@ use kube::Api;
 
 use crate::containerd::{ContainerdConfig, ContainerdProcess, DEFAULT_CNI_BIN_DIR};
 use crate::daemon::{self, Recorded};
+use crate::lab::{self, LabNode};
 use crate::layout::Layout;
-use crate::{down, images, netsafety, preflight};
+use crate::{dns_service, down, images, netsafety, preflight};
 
-/// The loopback port of the apiserver (plain HTTP until TLS lands; the
-/// upstream secure port's number).
+/// The apiserver's port on the lab bridge address (plain HTTP until TLS
+/// lands; the upstream secure port's number).
 pub const APISERVER_PORT: u16 = 6443;
 pub const ETCD_CLIENT_PORT: u16 = 2379;
 pub const ETCD_PEER_PORT: u16 = 2380;
@@ -27,6 +28,13 @@ pub const CLUSTER_CIDR: &str = "10.244.0.0/16";
 /// The port-less bridge that swallows traffic to unassigned service and pod
 /// addresses (DESIGN.md, network safety).
 pub const BLACKHOLE_BRIDGE: &str = "mk8s-blackhole";
+
+pub const CLUSTER_DOMAIN: &str = "cluster.local";
+/// The kube-dns Service's ClusterIP, the pods' nameserver.
+pub const CLUSTER_DNS_IP: &str = "10.96.0.10";
+pub const PROXY_HEALTHZ_PORT: u16 = 10256;
+pub const PROXY_METRICS_PORT: u16 = 10249;
+pub const DNS_HEALTHZ_PORT: u16 = 8081;
 
 const READY_TIMEOUT: Duration = Duration::from_secs(90);
 
@@ -48,6 +56,40 @@ pub struct UpOptions {
 pub enum UpOutcome {
     Started,
     AlreadyRunning,
+    /// Some components had stopped and were started again.
+    Restarted,
+}
+
+/// One node of the cluster to bring up: on the host (a one-node cluster)
+/// or in a network namespace of the lab.
+#[derive(Debug, Clone)]
+pub struct NodePlan {
+    pub name: String,
+    /// None: the host's network namespace.
+    pub netns: Option<String>,
+    pub ip: Ipv4Addr,
+}
+
+/// The nodes of a cluster of `count` nodes whose data lives in `data_dir`:
+/// one on the host, or that many lab namespaces.
+pub fn node_plans(data_dir: &Path, count: u32) -> Vec<NodePlan> {
+    if count == 1 {
+        return vec![NodePlan {
+            name: node_name(),
+            netns: None,
+            ip: lab::HOST_IP,
+        }];
+    }
+    (1..=count)
+        .map(|i| {
+            let n = LabNode::new(data_dir, i);
+            NodePlan {
+                name: n.name,
+                netns: Some(n.netns),
+                ip: n.ip,
+            }
+        })
+        .collect()
 }
 
 pub async fn up(opts: &UpOptions) -> anyhow::Result<UpOutcome> {
@@ -63,6 +105,16 @@ pub async fn up(opts: &UpOptions) -> anyhow::Result<UpOutcome> {
             );
             return Ok(UpOutcome::AlreadyRunning);
         }
+        // A component that died (or was stopped) is started again the way it
+        // was, as long as the node runtimes still run.
+        if dead.iter().all(|r| r.launch.is_some()) {
+            for r in &dead {
+                daemon::respawn(&layout, r)?;
+                println!("  restarted {}", r.name);
+            }
+            println!("The cluster from {} runs again.", layout.dir.display());
+            return Ok(UpOutcome::Restarted);
+        }
         let names: Vec<&str> = dead.iter().map(|r| r.name.as_str()).collect();
         bail!(
             "a cluster from {} is partly down ({} not running): run `cluster down --data-dir {}` first",
@@ -71,26 +123,37 @@ pub async fn up(opts: &UpOptions) -> anyhow::Result<UpOutcome> {
             layout.dir.display()
         );
     }
-    if opts.nodes != 1 {
-        bail!("--nodes {} needs the multi-node network-namespace lab, which is not built yet; use --nodes 1", opts.nodes);
+    if opts.nodes == 0 || opts.nodes > lab::MAX_NODES {
+        bail!("--nodes must be between 1 and {}", lab::MAX_NODES);
     }
-    let node = node_name();
+    let nodes = node_plans(&layout.dir, opts.nodes);
     let mut ports = vec![
         (APISERVER_PORT, "kube-apiserver"),
         (10257, "kube-controller-manager"),
         (10259, "kube-scheduler"),
-        (10250, "kubelet"),
-        (10248, "kubelet healthz"),
+        (PROXY_HEALTHZ_PORT, "kube-proxy"),
+        (PROXY_METRICS_PORT, "kube-proxy metrics"),
+        (DNS_HEALTHZ_PORT, "kube-dns health"),
     ];
+    if nodes.iter().any(|n| n.netns.is_none()) {
+        ports.push((10250, "kubelet"));
+        ports.push((10248, "kubelet healthz"));
+    }
     if opts.store == StoreKind::Etcd {
         ports.push((ETCD_CLIENT_PORT, "etcd"));
         ports.push((ETCD_PEER_PORT, "etcd peers"));
     }
-    let problems = preflight::check(
+    let mut problems = preflight::check(
         &ports,
         Path::new(DEFAULT_CNI_BIN_DIR),
         opts.store == StoreKind::Etcd,
     );
+    for route in lab::conflicting_routes() {
+        problems.push(format!(
+            "the route `{route}` overlaps the lab network {}: the cluster's addresses would clash with it",
+            lab::lab_cidr()
+        ));
+    }
     if !problems.is_empty() {
         bail!(
             "cannot bring a cluster up here:\n  - {}",
@@ -100,7 +163,7 @@ pub async fn up(opts: &UpOptions) -> anyhow::Result<UpOutcome> {
     for dir in [layout.dir.clone(), layout.logs(), layout.pids()] {
         std::fs::create_dir_all(&dir).with_context(|| format!("create {}", dir.display()))?;
     }
-    match bring_up(opts, &layout, &node, started).await {
+    match bring_up(opts, &layout, &nodes, started).await {
         Ok(()) => Ok(UpOutcome::Started),
         Err(e) => {
             eprintln!("cluster up failed: {e:#}\nstopping what was started ...");
@@ -112,22 +175,36 @@ pub async fn up(opts: &UpOptions) -> anyhow::Result<UpOutcome> {
     }
 }
 
+fn step(what: &str) -> Instant {
+    print!("  {what:<44}");
+    let _ = std::io::stdout().flush();
+    Instant::now()
+}
+
+fn done(t: Instant) {
+    println!("ok ({:.1} s)", t.elapsed().as_secs_f64());
+}
+
 async fn bring_up(
     opts: &UpOptions,
     layout: &Layout,
-    node: &str,
+    nodes: &[NodePlan],
     started: Instant,
 ) -> anyhow::Result<()> {
     let bin = bin_dir()?;
-    let step = |what: &str| {
-        print!("  {what:<44}");
-        let _ = std::io::stdout().flush();
-        Instant::now()
-    };
-    let done = |t: Instant| println!("ok ({:.1} s)", t.elapsed().as_secs_f64());
 
-    let t = step("network safety routes");
+    let t = step("network: safety routes, lab bridge");
     netsafety::ensure_blackhole_routes_on(BLACKHOLE_BRIDGE, SERVICE_CIDR, CLUSTER_CIDR)?;
+    lab::ensure_host()?;
+    for (i, node) in nodes.iter().enumerate() {
+        if node.netns.is_some() {
+            lab::add_node(
+                &LabNode::new(&layout.dir, i as u32 + 1),
+                SERVICE_CIDR,
+                CLUSTER_CIDR,
+            )?;
+        }
+    }
     done(t);
 
     let t = step("offline images");
@@ -152,14 +229,15 @@ async fn bring_up(
         &bin.join("kube-apiserver"),
         &[
             store_flag,
-            "--bind-address=127.0.0.1".into(),
+            format!("--bind-address={}", lab::HOST_IP),
+            format!("--advertise-address={}", lab::HOST_IP),
             format!("--port={APISERVER_PORT}"),
             format!("--service-cluster-ip-range={SERVICE_CIDR}"),
         ],
         &layout.log("kube-apiserver"),
     )?;
     wait_healthz(
-        APISERVER_PORT,
+        (lab::HOST_IP, APISERVER_PORT).into(),
         "kube-apiserver",
         &layout.log("kube-apiserver"),
     )?;
@@ -193,53 +271,65 @@ async fn bring_up(
         &layout.log("kube-scheduler"),
     )?;
     wait_healthz(
-        10257,
+        ([127, 0, 0, 1], 10257).into(),
         "kube-controller-manager",
         &layout.log("kube-controller-manager"),
     )?;
-    wait_healthz(10259, "kube-scheduler", &layout.log("kube-scheduler"))?;
-    done(t);
-
-    let t = step(&format!("node {node}: containerd"));
-    let mut cfg = ContainerdConfig::new(layout.containerd(node));
-    cfg.cni_conf_dir = layout.cni_conf(node);
-    cfg.stream_server_address = "127.0.0.1".into();
-    let containerd = ContainerdProcess::start(&cfg)?;
-    let socket = containerd.socket();
-    let pid = containerd.detach();
-    daemon::record(
-        layout,
-        &Recorded {
-            name: format!("containerd-{node}"),
-            pid: pid as i32,
-            program: PathBuf::from("/usr/bin/containerd"),
-        },
+    wait_healthz(
+        ([127, 0, 0, 1], 10259).into(),
+        "kube-scheduler",
+        &layout.log("kube-scheduler"),
     )?;
     done(t);
 
-    let t = step(&format!("node {node}: kubelet"));
+    let client = component_base::client(Some(&layout.kubeconfig()), None).await?;
+    let t = step("cluster DNS, host kube-proxy");
     daemon::spawn(
         layout,
-        &format!("kubelet-{node}"),
-        &bin.join("kubelet"),
+        "kube-dns",
+        &bin.join("kube-dns"),
         &[
             kubeconfig.clone(),
-            format!("--hostname-override={node}"),
-            "--node-ip=127.0.0.1".into(),
-            format!("--container-runtime-endpoint=unix://{}", socket.display()),
-            format!("--image-dir={}", layout.images().display()),
-            format!("--root-dir={}", layout.kubelet(node).display()),
-            "--address=127.0.0.1".into(),
-            format!("--cgroup-root={}", cgroup_root(node)),
+            format!("--dns-bind-address={}:53", lab::HOST_IP),
+            format!("--healthz-bind-address=127.0.0.1:{DNS_HEALTHZ_PORT}"),
+            format!("--cluster-domain={CLUSTER_DOMAIN}"),
         ],
-        &layout.log(&format!("kubelet-{node}")),
+        &layout.log("kube-dns"),
     )?;
-    wait_healthz(10248, "kubelet", &layout.log(&format!("kubelet-{node}")))?;
+    dns_service::publish(&client, lab::HOST_IP).await?;
+    // On a one-node cluster this is the node's own kube-proxy; with a lab,
+    // the host's, so that the host reaches Services and pods too.
+    let host_proxy_name = match nodes {
+        [only] if only.netns.is_none() => only.name.clone(),
+        _ => "control-plane".to_string(),
+    };
+    spawn_proxy(
+        layout,
+        &bin,
+        &kubeconfig,
+        &host_proxy_name,
+        None,
+        lab::HOST_IP,
+    )?;
+    wait_healthz(
+        ([127, 0, 0, 1], DNS_HEALTHZ_PORT).into(),
+        "kube-dns",
+        &layout.log("kube-dns"),
+    )?;
+    wait_healthz(
+        (lab::HOST_IP, PROXY_HEALTHZ_PORT).into(),
+        "kube-proxy",
+        &layout.log(&format!("kube-proxy-{host_proxy_name}")),
+    )?;
     done(t);
 
+    for node in nodes {
+        start_node(layout, &bin, &kubeconfig, node, &host_proxy_name)?;
+    }
+
     let t = step("every node Ready, system Services");
-    let client = component_base::client(Some(&layout.kubeconfig()), None).await?;
-    wait_ready(&client, &[node.to_string()], layout).await?;
+    let names: Vec<String> = nodes.iter().map(|n| n.name.clone()).collect();
+    wait_ready(&client, &names, layout).await?;
     done(t);
 
     println!(
@@ -249,6 +339,95 @@ async fn bring_up(
         layout.kubeconfig().display(),
         layout.dir.display()
     );
+    Ok(())
+}
+
+/// A node's containerd, kubelet and (in a lab namespace) kube-proxy.
+fn start_node(
+    layout: &Layout,
+    bin: &Path,
+    kubeconfig: &str,
+    node: &NodePlan,
+    host_proxy_name: &str,
+) -> anyhow::Result<()> {
+    let name = node.name.as_str();
+    let netns = node.netns.as_deref();
+    let t = step(&format!("node {name}: containerd"));
+    let mut cfg = ContainerdConfig::new(layout.containerd(name));
+    cfg.cni_conf_dir = layout.cni_conf(name);
+    cfg.stream_server_address = node.ip.to_string();
+    cfg.netns = node.netns.clone();
+    let containerd = ContainerdProcess::start(&cfg)?;
+    let socket = containerd.socket();
+    let pid = containerd.detach();
+    daemon::record(
+        layout,
+        &Recorded {
+            name: format!("containerd-{name}"),
+            pid: pid as i32,
+            program: PathBuf::from("/usr/bin/containerd"),
+            launch: None,
+        },
+    )?;
+    done(t);
+
+    let t = step(&format!("node {name}: kubelet"));
+    daemon::spawn_in(
+        layout,
+        &format!("kubelet-{name}"),
+        netns,
+        &bin.join("kubelet"),
+        &[
+            kubeconfig.to_string(),
+            format!("--hostname-override={name}"),
+            format!("--node-ip={}", node.ip),
+            format!("--address={}", node.ip),
+            format!("--healthz-bind-address={}", node.ip),
+            format!("--container-runtime-endpoint=unix://{}", socket.display()),
+            format!("--image-dir={}", layout.images().display()),
+            format!("--root-dir={}", layout.kubelet(name).display()),
+            format!("--cgroup-root={}", cgroup_root(name)),
+            format!("--cluster-dns={CLUSTER_DNS_IP}"),
+            format!("--cluster-domain={CLUSTER_DOMAIN}"),
+        ],
+        &layout.log(&format!("kubelet-{name}")),
+    )?;
+    if netns.is_some() && name != host_proxy_name {
+        spawn_proxy(layout, bin, kubeconfig, name, netns, node.ip)?;
+    }
+    wait_healthz(
+        (node.ip, 10248).into(),
+        "kubelet",
+        &layout.log(&format!("kubelet-{name}")),
+    )?;
+    done(t);
+    Ok(())
+}
+
+fn spawn_proxy(
+    layout: &Layout,
+    bin: &Path,
+    kubeconfig: &str,
+    name: &str,
+    netns: Option<&str>,
+    ip: Ipv4Addr,
+) -> anyhow::Result<()> {
+    daemon::spawn_in(
+        layout,
+        &format!("kube-proxy-{name}"),
+        netns,
+        &bin.join("kube-proxy"),
+        &[
+            kubeconfig.to_string(),
+            format!("--hostname-override={name}"),
+            format!("--cluster-cidr={CLUSTER_CIDR}"),
+            "--configure-pod-routes".into(),
+            format!("--nodeport-addresses={ip}/32"),
+            format!("--healthz-bind-address={ip}:{PROXY_HEALTHZ_PORT}"),
+            format!("--metrics-bind-address=127.0.0.1:{PROXY_METRICS_PORT}"),
+        ],
+        &layout.log(&format!("kube-proxy-{name}")),
+    )?;
     Ok(())
 }
 
@@ -320,16 +499,16 @@ async fn wait_ready(
     }
 }
 
-/// `/healthz` answering 200 on a loopback port.
-fn wait_healthz(port: u16, who: &str, log: &Path) -> anyhow::Result<()> {
+/// `/healthz` answering 200 on `addr`.
+fn wait_healthz(addr: SocketAddr, who: &str, log: &Path) -> anyhow::Result<()> {
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
-        if http_ok(port, "/healthz") {
+        if http_ok(addr, "/healthz") {
             return Ok(());
         }
         if Instant::now() > deadline {
             bail!(
-                "{who} did not become healthy on port {port}; its log:\n{}",
+                "{who} did not become healthy on {addr}; its log:\n{}",
                 tail(log, 20)
             );
         }
@@ -351,13 +530,13 @@ fn wait_tcp(port: u16, who: &str, log: &Path) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn http_ok(port: u16, path: &str) -> bool {
+fn http_ok(addr: SocketAddr, path: &str) -> bool {
     use std::io::Read;
-    let Ok(mut s) = TcpStream::connect(("127.0.0.1", port)) else {
+    let Ok(mut s) = TcpStream::connect_timeout(&addr, Duration::from_secs(2)) else {
         return false;
     };
     let _ = s.set_read_timeout(Some(Duration::from_secs(2)));
-    if s.write_all(format!("GET {path} HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n").as_bytes())
+    if s.write_all(format!("GET {path} HTTP/1.0\r\nHost: {addr}\r\n\r\n").as_bytes())
         .is_err()
     {
         return false;
@@ -376,8 +555,9 @@ pub fn tail(path: &Path, n: usize) -> String {
 
 /// A kubeconfig for this cluster, usable by our kubectl and the real one.
 fn write_kubeconfig(path: &Path) -> anyhow::Result<()> {
+    let host = lab::HOST_IP;
     let cfg = format!(
-        "apiVersion: v1\nkind: Config\nclusters:\n- name: mini-kubernetes\n  cluster:\n    server: http://127.0.0.1:{APISERVER_PORT}\ncontexts:\n- name: mini-kubernetes\n  context:\n    cluster: mini-kubernetes\n    user: admin\n    namespace: default\ncurrent-context: mini-kubernetes\nusers:\n- name: admin\n  user: {{}}\n"
+        "apiVersion: v1\nkind: Config\nclusters:\n- name: mini-kubernetes\n  cluster:\n    server: http://{host}:{APISERVER_PORT}\ncontexts:\n- name: mini-kubernetes\n  context:\n    cluster: mini-kubernetes\n    user: admin\n    namespace: default\ncurrent-context: mini-kubernetes\nusers:\n- name: admin\n  user: {{}}\n"
     );
     std::fs::write(path, cfg).with_context(|| format!("write {}", path.display()))
 }
@@ -415,6 +595,8 @@ fn bin_dir() -> anyhow::Result<PathBuf> {
         "kube-controller-manager",
         "kube-scheduler",
         "kubelet",
+        "kube-proxy",
+        "kube-dns",
     ] {
         if !dir.join(b).is_file() {
             bail!("{} is missing beside the cluster binary: build the workspace (cargo build --release)", dir.join(b).display());

@@ -3,3 +3,4 @@
 pub mod apiserver;
 pub mod component;
 pub mod etcd;
+pub mod lab;

@@ -4,80 +4,26 @@
 //! is the host's, as for a real node), so it never collides with the host.
 
 use std::path::Path;
-use std::process::{Command, Output};
 use std::time::{Duration, Instant};
 
-use e2e_tests::apiserver::bin_dir;
-
-struct Netns(String);
-
-impl Netns {
-    fn new() -> Self {
-        let name = format!("mkup{}", std::process::id());
-        run("ip", &["netns", "add", &name]);
-        run("ip", &["-n", &name, "link", "set", "lo", "up"]);
-        Self(name)
-    }
-
-    /// `program args` inside the namespace (network only).
-    fn exec(&self, program: &Path, args: &[&str], kubeconfig: Option<&Path>) -> Output {
-        let mut c = Command::new("nsenter");
-        c.arg(format!("--net=/run/netns/{}", self.0))
-            .arg("--")
-            .arg(program)
-            .args(args);
-        if let Some(k) = kubeconfig {
-            c.env("KUBECONFIG", k);
-        }
-        c.output().expect("nsenter")
-    }
-}
-
-impl Drop for Netns {
-    fn drop(&mut self) {
-        let _ = Command::new("ip").args(["netns", "del", &self.0]).status();
-    }
-}
-
-fn run(program: &str, args: &[&str]) -> String {
-    let out = Command::new(program).args(args).output().expect(program);
-    assert!(
-        out.status.success(),
-        "{program} {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
-fn text(o: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    )
-}
+use e2e_tests::lab::{text, LabCluster};
 
 #[test]
 fn cluster_up_runs_the_example_and_down_leaves_nothing() {
-    let ns = Netns::new();
-    let dir = tempfile::Builder::new().prefix("mk-up-").tempdir().unwrap();
-    let data = dir.path().join("d");
-    let data_arg = data.to_str().unwrap();
-    let bin = bin_dir();
-    let cluster = bin.join("cluster");
-    let kubectl = bin.join("kubectl");
-    let kubeconfig = data.join("kubeconfig");
+    let mut lab = LabCluster::new(1);
+    let data = lab.data.clone();
+    let data_arg = data.to_str().unwrap().to_string();
 
-    let up = ns.exec(&cluster, &["up", "--data-dir", data_arg], None);
+    let up = lab.up(&[]);
     assert!(up.status.success(), "cluster up: {}", text(&up));
     assert!(text(&up).contains("Cluster up in"), "{}", text(&up));
 
     // Idempotent.
-    let again = ns.exec(&cluster, &["up", "--data-dir", data_arg], None);
+    let again = lab.up(&[]);
     assert!(again.status.success());
     assert!(text(&again).contains("already running"), "{}", text(&again));
 
-    let k = |args: &[&str]| ns.exec(&kubectl, args, Some(&kubeconfig));
+    let k = |args: &[&str]| lab.kubectl(args);
     let out = k(&[
         "create",
         "-f",
@@ -107,18 +53,7 @@ fn cluster_up_runs_the_example_and_down_leaves_nothing() {
     assert_eq!(ips.len(), 2, "{ips:?}");
     for ip in &ips {
         assert!(ip.starts_with("10.244."), "{ip}");
-        let page = ns.exec(
-            Path::new("/usr/bin/curl"),
-            &[
-                "--noproxy",
-                "*",
-                "-s",
-                "--max-time",
-                "5",
-                &format!("http://{ip}/"),
-            ],
-            None,
-        );
+        let page = curl(&lab, ip);
         assert!(
             text(&page).contains("Welcome to nginx!"),
             "{ip}: {}",
@@ -166,18 +101,33 @@ fn cluster_up_runs_the_example_and_down_leaves_nothing() {
         std::thread::sleep(Duration::from_millis(300));
     }
 
-    let down = ns.exec(&cluster, &["down", "--data-dir", data_arg, "--purge"], None);
+    // Through the Service's ClusterIP (kube-proxy on the node).
+    let svc_ip = text(&k(&[
+        "get",
+        "svc",
+        "nginx",
+        "-o",
+        "jsonpath={.spec.clusterIP}",
+    ]));
+    let page = curl(&lab, svc_ip.trim());
+    assert!(
+        text(&page).contains("Welcome to nginx!"),
+        "{svc_ip}: {}",
+        text(&page)
+    );
+
+    let down = lab.down();
     assert!(down.status.success(), "cluster down: {}", text(&down));
     assert!(!data.exists(), "data directory kept after --purge");
     // Nothing left: no processes of ours, no mounts under the data dir, no
     // cgroups, no bridges in the namespace.
-    let procs = run("ps", &["-eo", "args"]);
+    let procs = text(&lab.exec(Path::new("/bin/ps"), &["-eo", "args"]));
     assert!(
-        !procs.lines().any(|l| l.contains(data_arg)),
+        !procs.lines().any(|l| l.contains(&data_arg)),
         "processes left:\n{procs}"
     );
     let mounts = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
-    assert!(!mounts.contains(data_arg), "mounts left");
+    assert!(!mounts.contains(&data_arg), "mounts left");
     for h in std::fs::read_dir("/sys/fs/cgroup").unwrap().flatten() {
         assert!(
             !h.path().join("mini-kubernetes").exists(),
@@ -185,6 +135,20 @@ fn cluster_up_runs_the_example_and_down_leaves_nothing() {
             h.path().display()
         );
     }
-    let links = run("ip", &["-n", &ns.0, "-o", "link"]);
+    let links = text(&lab.exec(Path::new("/sbin/ip"), &["-o", "link"]));
     assert_eq!(links.lines().count(), 1, "links left:\n{links}");
+}
+
+fn curl(lab: &LabCluster, ip: &str) -> std::process::Output {
+    lab.exec(
+        Path::new("/usr/bin/curl"),
+        &[
+            "--noproxy",
+            "*",
+            "-s",
+            "--max-time",
+            "5",
+            &format!("http://{ip}/"),
+        ],
+    )
 }
