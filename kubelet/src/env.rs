@@ -183,7 +183,7 @@ fn resource_value(
 ) -> Result<String, String> {
     let r = container.resources.as_ref();
     let divisor = divisor
-        .and_then(|d| resources::parse_quantity(&d.0))
+        .and_then(|d| component_base::quantity::to_f64(&d.0).ok())
         .filter(|d| *d > 0.0)
         .unwrap_or(1.0);
     let value = match resource {

@@ -12,42 +12,7 @@ const MILLI_CPU_TO_CPU: i64 = 1000;
 pub const QUOTA_PERIOD: i64 = 100_000;
 const MIN_QUOTA: i64 = 1000;
 
-/// A Kubernetes quantity ("500m", "1.5", "64Mi", "1e3") as a number.
-pub fn parse_quantity(s: &str) -> Option<f64> {
-    let s = s.trim();
-    let split = s
-        .find(|c: char| c.is_ascii_alphabetic() && c != 'e' && c != 'E')
-        .unwrap_or(s.len());
-    let (num, suffix) = s.split_at(split);
-    // "1e3" is a decimal exponent; "1E" alone (exa) is a suffix.
-    let (num, suffix) = if suffix.is_empty() && (num.ends_with('E') || num.ends_with('e')) {
-        (&num[..num.len() - 1], &num[num.len() - 1..])
-    } else {
-        (num, suffix)
-    };
-    let value: f64 = num.parse().ok()?;
-    let mult = match suffix {
-        "" => 1.0,
-        "n" => 1e-9,
-        "u" => 1e-6,
-        "m" => 1e-3,
-        "k" => 1e3,
-        "M" => 1e6,
-        "G" => 1e9,
-        "T" => 1e12,
-        "P" => 1e15,
-        "E" => 1e18,
-        "Ki" => 1024.0,
-        "Mi" => 1024.0 * 1024.0,
-        "Gi" => 1024.0 * 1024.0 * 1024.0,
-        "Ti" => 1024f64.powi(4),
-        "Pi" => 1024f64.powi(5),
-        "Ei" => 1024f64.powi(6),
-        _ => return None,
-    };
-    Some(value * mult)
-}
-
+/// The named quantity of a requests or limits map, through `convert`.
 fn quantity(
     map: Option<
         &std::collections::BTreeMap<
@@ -56,9 +21,10 @@ fn quantity(
         >,
     >,
     name: &str,
-) -> Option<f64> {
+    convert: fn(&str) -> Result<i64, component_base::quantity::InvalidQuantity>,
+) -> Option<i64> {
     map.and_then(|m| m.get(name))
-        .and_then(|q| parse_quantity(&q.0))
+        .and_then(|q| convert(&q.0).ok())
 }
 
 pub fn milli_cpu(r: Option<&ResourceRequirements>, limit: bool) -> Option<i64> {
@@ -68,7 +34,7 @@ pub fn milli_cpu(r: Option<&ResourceRequirements>, limit: bool) -> Option<i64> {
     } else {
         r.requests.as_ref()
     };
-    quantity(map, "cpu").map(|v| (v * 1000.0).ceil() as i64)
+    quantity(map, "cpu", component_base::quantity::milli_value)
 }
 
 pub fn memory_bytes(r: Option<&ResourceRequirements>, limit: bool) -> Option<i64> {
@@ -78,7 +44,7 @@ pub fn memory_bytes(r: Option<&ResourceRequirements>, limit: bool) -> Option<i64
     } else {
         r.requests.as_ref()
     };
-    quantity(map, "memory").map(|v| v.ceil() as i64)
+    quantity(map, "memory", component_base::quantity::value)
 }
 
 /// cpu.shares for a cpu request in millicores.
@@ -109,9 +75,11 @@ pub fn qos_class(pod: &Pod) -> &'static str {
     for c in containers {
         let r = c.resources.as_ref();
         for res in ["cpu", "memory"] {
-            let req = r.and_then(|r| quantity(r.requests.as_ref(), res));
-            let lim = r.and_then(|r| quantity(r.limits.as_ref(), res));
-            if req.is_some_and(|v| v > 0.0) || lim.is_some_and(|v| v > 0.0) {
+            // Milli-units compare both resources exactly (as upstream's QoS does).
+            let milli = component_base::quantity::milli_value;
+            let req = r.and_then(|r| quantity(r.requests.as_ref(), res, milli));
+            let lim = r.and_then(|r| quantity(r.limits.as_ref(), res, milli));
+            if req.is_some_and(|v| v > 0) || lim.is_some_and(|v| v > 0) {
                 any = true;
             }
             match (req, lim) {
@@ -177,20 +145,6 @@ pub fn linux_resources(
 mod tests {
     use super::*;
     use serde_json::json;
-
-    #[test]
-    fn quantities() {
-        assert_eq!(parse_quantity("500m"), Some(0.5));
-        assert_eq!(parse_quantity("2"), Some(2.0));
-        assert_eq!(parse_quantity("64Mi"), Some(67108864.0));
-        assert_eq!(parse_quantity("1G"), Some(1e9));
-        assert_eq!(parse_quantity("1e3"), Some(1000.0));
-        assert_eq!(
-            parse_quantity("1.5Gi"),
-            Some(1.5 * 1024.0 * 1024.0 * 1024.0)
-        );
-        assert_eq!(parse_quantity("12x"), None);
-    }
 
     #[test]
     fn cpu_conversions_match_upstream() {

@@ -18,7 +18,6 @@ pub mod node_info;
 pub mod options;
 pub mod plugins;
 pub mod pod_info;
-pub mod quantity;
 pub mod queue;
 pub mod resources;
 pub mod scheduler;

@@ -9,8 +9,8 @@ use std::sync::Arc;
 use k8s_openapi::api::core::v1::{Node, Taint};
 
 use crate::pod_info::{HostPort, PodInfo};
-use crate::quantity;
 use crate::resources::{NonZero, Resources};
+use component_base::quantity;
 
 pub const TAINT_NOT_READY: &str = "node.kubernetes.io/not-ready";
 pub const TAINT_UNREACHABLE: &str = "node.kubernetes.io/unreachable";

@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use k8s_openapi::api::core::v1::{Container, PodSpec};
 use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 
-use crate::quantity;
+use component_base::quantity;
 
 /// Upstream's defaults for containers without requests, used only to score
 /// (so that many request-less pods do not all land on one node).

@@ -288,33 +288,7 @@ fn pod_requests_and_limits(pod: &Pod) -> (BTreeMap<String, f64>, BTreeMap<String
 
 /// A quantity in base units: `100m` = 0.1, `1Ki` = 1024, `1k` = 1000, `1e3` = 1000.
 pub fn quantity_value(q: &Quantity) -> f64 {
-    let s = q.0.trim();
-    let split = s
-        .find(|c: char| !(c.is_ascii_digit() || c == '.' || c == '-' || c == '+'))
-        .unwrap_or(s.len());
-    let (number, suffix) = s.split_at(split);
-    let n: f64 = number.parse().unwrap_or(0.0);
-    let factor = match suffix {
-        "" => 1.0,
-        "m" => 1e-3,
-        "u" => 1e-6,
-        "n" => 1e-9,
-        "k" => 1e3,
-        "M" => 1e6,
-        "G" => 1e9,
-        "T" => 1e12,
-        "P" => 1e15,
-        "E" => 1e18,
-        "Ki" => 1024.0,
-        "Mi" => 1024.0 * 1024.0,
-        "Gi" => 1024.0 * 1024.0 * 1024.0,
-        "Ti" => 1024f64.powi(4),
-        "Pi" => 1024f64.powi(5),
-        "Ei" => 1024f64.powi(6),
-        e if e.starts_with(['e', 'E']) => 10f64.powi(e[1..].parse().unwrap_or(0)),
-        _ => 1.0,
-    };
-    n * factor
+    component_base::quantity::to_f64(&q.0).unwrap_or(0.0)
 }
 
 /// A total as kubectl prints it: CPU in cores or millicores, memory in the largest

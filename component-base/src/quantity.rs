@@ -1,14 +1,21 @@
-//! Resource quantities ("100m", "1.5", "128Mi", "1e3") as the integers the
-//! scheduler compares: milli-units for cpu, units for everything else, both
-//! rounded up as upstream's `Quantity.MilliValue()` / `Value()` do.
+//! Resource quantities ("100m", "1.5", "128Mi", "1e3") as numbers: the
+//! integers components compare (milli-units for cpu, units for everything
+//! else, both rounded up as upstream's `Quantity.MilliValue()` / `Value()`
+//! do), or a float for display and ratios.
 
 /// A quantity string that is not one.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 #[error("invalid quantity {0:?}")]
 pub struct InvalidQuantity(pub String);
 
-/// `q` in units of 10^-`scale`, rounded up (scale 0: `Value()`, scale 3: `MilliValue()`).
-fn scaled(q: &str, scale: i32) -> Result<i64, InvalidQuantity> {
+/// A parsed quantity: `sign * mantissa * binary_multiplier * 10^exp10`.
+struct Parts {
+    negative: bool,
+    mantissa: i128,
+    exp10: i32,
+}
+
+fn parse(q: &str) -> Result<Parts, InvalidQuantity> {
     let bad = || InvalidQuantity(q.to_string());
     let s = q.trim();
     let (negative, s) = match s.as_bytes().first() {
@@ -63,6 +70,20 @@ fn scaled(q: &str, scale: i32) -> Result<i64, InvalidQuantity> {
         }
     }
     mantissa = mantissa.checked_mul(binary_multiplier).ok_or_else(bad)?;
+    Ok(Parts {
+        negative,
+        mantissa,
+        exp10,
+    })
+}
+
+/// `q` in units of 10^-`scale`, rounded up (scale 0: `Value()`, scale 3: `MilliValue()`).
+fn scaled(q: &str, scale: i32) -> Result<i64, InvalidQuantity> {
+    let Parts {
+        negative,
+        mantissa,
+        exp10,
+    } = parse(q)?;
     let exp = exp10 + scale;
     let value: i128 = if exp >= 0 {
         if exp > 30 {
@@ -95,6 +116,13 @@ pub fn milli_value(q: &str) -> Result<i64, InvalidQuantity> {
     scaled(q, 3)
 }
 
+/// The quantity as a float in base units (`100m` = 0.1, `1Ki` = 1024).
+pub fn to_f64(q: &str) -> Result<f64, InvalidQuantity> {
+    let p = parse(q)?;
+    let v = p.mantissa as f64 * 10f64.powi(p.exp10);
+    Ok(if p.negative { -v } else { v })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -119,6 +147,16 @@ mod tests {
         assert_eq!(value("100m"), Ok(1));
         assert_eq!(value("110"), Ok(110));
         assert_eq!(value("0"), Ok(0));
+    }
+
+    #[test]
+    fn floats() {
+        assert_eq!(to_f64("500m"), Ok(0.5));
+        assert_eq!(to_f64("64Mi"), Ok(67108864.0));
+        assert_eq!(to_f64("1e3"), Ok(1000.0));
+        assert_eq!(to_f64("1.5Gi"), Ok(1.5 * 1024.0 * 1024.0 * 1024.0));
+        assert_eq!(to_f64("-2k"), Ok(-2000.0));
+        assert!(to_f64("12x").is_err());
     }
 
     #[test]
