@@ -844,6 +844,61 @@ async fn kubectl_exec_and_logs_through_the_apiserver() -> Result<()> {
         let out = node.cluster.kubectl(minor, &["logs", "shell"]);
         assert_eq!(String::from_utf8_lossy(&out.stdout), "started\n");
     }
+
+    // Our kubectl (WebSocket, v4.channel.k8s.io): the same, with a command
+    // that ends by itself on stdin (that protocol cannot close the remote stdin).
+    let ours = |args: &[&str], input: Option<&str>| {
+        use std::io::Write;
+        let mut child = std::process::Command::new(e2e_tests::apiserver::bin_dir().join("kubectl"))
+            .arg(format!(
+                "--kubeconfig={}",
+                node.cluster.apiserver.kubeconfig().display()
+            ))
+            .args(args)
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("our kubectl");
+        let mut stdin = child.stdin.take().unwrap();
+        if let Some(i) = input {
+            stdin.write_all(i.as_bytes()).unwrap();
+        }
+        drop(stdin);
+        child.wait_with_output().unwrap()
+    };
+    let out = ours(
+        &[
+            "exec",
+            "shell",
+            "--",
+            "sh",
+            "-c",
+            "echo out-$((6*7)); echo err >&2; exit 7",
+        ],
+        None,
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(7), "ours: {stderr}");
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        "out-42\n",
+        "ours: {stderr}"
+    );
+    assert!(
+        stderr.contains("err") && stderr.contains("command terminated with exit code 7"),
+        "{stderr}"
+    );
+    let out = ours(
+        &["exec", "-i", "shell", "--", "head", "-n", "1"],
+        Some("from stdin\n"),
+    );
+    assert!(
+        out.status.success(),
+        "ours: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "from stdin\n");
     Ok(())
 }
 

@@ -116,7 +116,7 @@ pub async fn run(session: &Session, a: LogsArgs) -> Result<()> {
 
 /// The pod a logs argument means: `NAME`, `pod/NAME`, or the first pod of a
 /// controller or service (`rc/NAME`, `svc/NAME`) by its selector.
-async fn pod_for(session: &Session, arg: &str) -> Result<String> {
+pub(crate) async fn pod_for(session: &Session, arg: &str) -> Result<String> {
     let Some((ty, name)) = arg.split_once('/') else {
         return Ok(arg.to_string());
     };
