@@ -18,17 +18,40 @@ pub struct Config {
     #[arg(long, default_value = "/registry")]
     pub etcd_prefix: String,
 
-    /// The address to listen on.
+    /// The address of the secure (TLS) port. Loopback by default while the
+    /// API has no authentication (upstream listens on 0.0.0.0).
     #[arg(long, default_value = "127.0.0.1")]
     pub bind_address: IpAddr,
+
+    /// The port for HTTPS (0: none).
+    #[arg(long, default_value_t = 6443)]
+    pub secure_port: u16,
+
+    /// The serving certificate (PEM; intermediates after it). Without it and
+    /// --tls-private-key-file, a self-signed one is made in --cert-dir.
+    #[arg(long)]
+    pub tls_cert_file: Option<std::path::PathBuf>,
+
+    /// The serving certificate's private key (PEM).
+    #[arg(long)]
+    pub tls_private_key_file: Option<std::path::PathBuf>,
+
+    /// Where the self-signed serving certificate is kept (apiserver.crt/.key).
+    #[arg(long, default_value = "/var/run/kubernetes")]
+    pub cert_dir: std::path::PathBuf,
 
     /// The address published in the `kubernetes` Endpoints (default: the bind address).
     #[arg(long)]
     pub advertise_address: Option<IpAddr>,
 
-    /// The port for plain HTTP (no authentication yet; TLS comes later).
-    #[arg(long, default_value_t = 8080)]
+    /// The port for plain HTTP, which bypasses authentication and
+    /// authorization (0: none, the default). Only on --insecure-bind-address.
+    #[arg(long, default_value_t = 0)]
     pub port: u16,
+
+    /// The address of the plain HTTP port: loopback only.
+    #[arg(long, default_value = "127.0.0.1")]
+    pub insecure_bind_address: IpAddr,
 
     /// The CIDR from which Service cluster IPs are allocated.
     #[arg(long, default_value = "10.96.0.0/12")]

@@ -27,6 +27,7 @@ pub mod server;
 pub mod storage;
 pub mod strategy;
 pub mod table;
+pub mod tls;
 pub mod version;
 pub mod watch_cache;
 

@@ -1,7 +1,7 @@
 //! Start-up and the listener. The listener is one seam ([`serve`]) so that
 //! TLS can wrap it later without touching the API code.
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 
 use anyhow::Context;
@@ -48,10 +48,13 @@ pub async fn build(config: &Config, store: Arc<dyn Store>) -> anyhow::Result<Arc
     Ok(api)
 }
 
-/// Serve the API on `listener` until the process ends.
+fn router(api: Arc<Api>) -> Router {
+    Router::new().fallback(move |req| dispatch(api.clone(), req))
+}
+
+/// Serve the API over plain HTTP on `listener` until the process ends.
 pub async fn serve(api: Arc<Api>, listener: TcpListener) -> anyhow::Result<()> {
-    let app = Router::new().fallback(move |req| dispatch(api.clone(), req));
-    axum::serve(listener, app)
+    axum::serve(listener, router(api))
         .with_graceful_shutdown(shutdown_signal())
         .await
         .context("serving")
@@ -103,8 +106,25 @@ pub async fn open_store(config: &Config) -> anyhow::Result<Arc<dyn Store>> {
 pub async fn run(config: Config) -> anyhow::Result<()> {
     let store = open_store(&config).await?;
     let api = build(&config, store).await?;
-    let advertise = config.advertise_address.unwrap_or(config.bind_address);
-    crate::bootstrap::run(&api, advertise, config.port)
+    if config.port == 0 && config.secure_port == 0 {
+        anyhow::bail!("neither --secure-port nor --port: nothing to serve on");
+    }
+    if config.port != 0 {
+        crate::tls::check_insecure_address(config.insecure_bind_address)?;
+    }
+    let advertise = config
+        .advertise_address
+        .unwrap_or(if config.secure_port != 0 {
+            config.bind_address
+        } else {
+            config.insecure_bind_address
+        });
+    let public_port = if config.secure_port != 0 {
+        config.secure_port
+    } else {
+        config.port
+    };
+    crate::bootstrap::run(&api, advertise, public_port)
         .await
         .map_err(|e| {
             anyhow::anyhow!("creating the bootstrap objects: {} ({})", e.message, e.code)
@@ -112,12 +132,37 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     if let Some(every) = config.compaction_interval()? {
         tokio::spawn(compact_periodically(api.store.clone(), every));
     }
-    let addr = SocketAddr::new(config.bind_address, config.port);
-    let listener = TcpListener::bind(addr)
-        .await
-        .with_context(|| format!("binding {addr}"))?;
-    tracing::info!(%addr, "serving the Kubernetes API over plain HTTP (no authentication)");
-    serve(api, listener).await
+    let secure = if config.secure_port != 0 {
+        let tls = crate::tls::server_config(&config, IpAddr::V4(api.services.first_ip))?;
+        let addr = SocketAddr::new(config.bind_address, config.secure_port);
+        let listener = TcpListener::bind(addr)
+            .await
+            .with_context(|| format!("binding {addr}"))?;
+        tracing::info!(%addr, "serving the Kubernetes API over HTTPS");
+        Some((listener, tls))
+    } else {
+        None
+    };
+    let plain = if config.port != 0 {
+        let addr = SocketAddr::new(config.insecure_bind_address, config.port);
+        let listener = TcpListener::bind(addr)
+            .await
+            .with_context(|| format!("binding {addr}"))?;
+        tracing::warn!(%addr, "serving the Kubernetes API over plain HTTP: this port bypasses authentication and authorization");
+        Some(listener)
+    } else {
+        None
+    };
+    if let Some((listener, tls)) = secure {
+        tokio::spawn(crate::tls::serve(router(api.clone()), listener, tls));
+    }
+    match plain {
+        Some(listener) => serve(api, listener).await,
+        None => {
+            shutdown_signal().await;
+            Ok(())
+        }
+    }
 }
 
 /// Compact the store every `every`, to the revision seen one period before

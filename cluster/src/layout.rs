@@ -21,6 +21,11 @@ impl Layout {
         self.dir.join("kubeconfig")
     }
 
+    /// The cluster's CA and certificates.
+    pub fn pki(&self) -> PathBuf {
+        self.dir.join("pki")
+    }
+
     pub fn logs(&self) -> PathBuf {
         self.dir.join("logs")
     }

@@ -13,6 +13,7 @@
 //!
 //! See docs/node-runtime.md and docs/cluster.md.
 
+pub mod certs;
 pub mod containerd;
 pub mod daemon;
 pub mod dns_service;

@@ -4,7 +4,7 @@
 //! the way stops what was started: never half a cluster.
 
 use std::io::Write;
-use std::net::{Ipv4Addr, SocketAddr, TcpStream};
+use std::net::{IpAddr, Ipv4Addr, SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -16,10 +16,9 @@ use crate::containerd::{ContainerdConfig, ContainerdProcess, DEFAULT_CNI_BIN_DIR
 use crate::daemon::{self, Recorded};
 use crate::lab::{self, LabNode};
 use crate::layout::Layout;
-use crate::{dns_service, down, images, netsafety, preflight};
+use crate::{certs, dns_service, down, images, netsafety, preflight};
 
-/// The apiserver's port on the lab bridge address (plain HTTP until TLS
-/// lands; the upstream secure port's number).
+/// The apiserver's secure port on the lab bridge address.
 pub const APISERVER_PORT: u16 = 6443;
 pub const ETCD_CLIENT_PORT: u16 = 2379;
 pub const ETCD_PEER_PORT: u16 = 2380;
@@ -30,6 +29,8 @@ pub const CLUSTER_CIDR: &str = "10.244.0.0/16";
 pub const BLACKHOLE_BRIDGE: &str = "mk8s-blackhole";
 
 pub const CLUSTER_DOMAIN: &str = "cluster.local";
+/// The `kubernetes` Service's ClusterIP (the first of the service CIDR).
+pub const FIRST_SERVICE_IP: &str = "10.96.0.1";
 /// The kube-dns Service's ClusterIP, the pods' nameserver.
 pub const CLUSTER_DNS_IP: &str = "10.96.0.10";
 pub const PROXY_HEALTHZ_PORT: u16 = 10256;
@@ -223,6 +224,17 @@ async fn bring_up(
     };
 
     let t = step("kube-apiserver");
+    let ca = certs::ca(layout)?;
+    let service_ip: IpAddr = FIRST_SERVICE_IP.parse()?;
+    let (cert, key) = certs::apiserver(
+        layout,
+        &ca,
+        &[
+            IpAddr::V4(lab::HOST_IP),
+            service_ip,
+            IpAddr::from([127, 0, 0, 1]),
+        ],
+    )?;
     daemon::spawn(
         layout,
         "kube-apiserver",
@@ -231,17 +243,20 @@ async fn bring_up(
             store_flag,
             format!("--bind-address={}", lab::HOST_IP),
             format!("--advertise-address={}", lab::HOST_IP),
-            format!("--port={APISERVER_PORT}"),
+            format!("--secure-port={APISERVER_PORT}"),
+            format!("--tls-cert-file={}", cert.display()),
+            format!("--tls-private-key-file={}", key.display()),
             format!("--service-cluster-ip-range={SERVICE_CIDR}"),
         ],
         &layout.log("kube-apiserver"),
     )?;
-    wait_healthz(
-        (lab::HOST_IP, APISERVER_PORT).into(),
-        "kube-apiserver",
-        &layout.log("kube-apiserver"),
+    certs::write_admin_kubeconfig(
+        layout,
+        &ca,
+        &format!("https://{}:{APISERVER_PORT}", lab::HOST_IP),
     )?;
-    write_kubeconfig(&layout.kubeconfig())?;
+    let client = component_base::client(Some(&layout.kubeconfig()), None).await?;
+    wait_api(&client, &layout.log("kube-apiserver")).await?;
     done(t);
 
     let kubeconfig = format!("--kubeconfig={}", layout.kubeconfig().display());
@@ -282,7 +297,6 @@ async fn bring_up(
     )?;
     done(t);
 
-    let client = component_base::client(Some(&layout.kubeconfig()), None).await?;
     let t = step("cluster DNS, host kube-proxy");
     daemon::spawn(
         layout,
@@ -499,6 +513,25 @@ async fn wait_ready(
     }
 }
 
+/// The apiserver's `/healthz` answering 200 over TLS (verified with the
+/// cluster CA).
+async fn wait_api(client: &kube::Client, log: &Path) -> anyhow::Result<()> {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let req = http::Request::get("/healthz").body(Vec::new())?;
+        if client.request_text(req).await.is_ok() {
+            return Ok(());
+        }
+        if Instant::now() > deadline {
+            bail!(
+                "kube-apiserver did not become healthy; its log:\n{}",
+                tail(log, 20)
+            );
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
 /// `/healthz` answering 200 on `addr`.
 fn wait_healthz(addr: SocketAddr, who: &str, log: &Path) -> anyhow::Result<()> {
     let deadline = Instant::now() + Duration::from_secs(30);
@@ -551,15 +584,6 @@ pub fn tail(path: &Path, n: usize) -> String {
     let text = std::fs::read_to_string(path).unwrap_or_default();
     let lines: Vec<&str> = text.lines().collect();
     lines[lines.len().saturating_sub(n)..].join("\n")
-}
-
-/// A kubeconfig for this cluster, usable by our kubectl and the real one.
-fn write_kubeconfig(path: &Path) -> anyhow::Result<()> {
-    let host = lab::HOST_IP;
-    let cfg = format!(
-        "apiVersion: v1\nkind: Config\nclusters:\n- name: mini-kubernetes\n  cluster:\n    server: http://{host}:{APISERVER_PORT}\ncontexts:\n- name: mini-kubernetes\n  context:\n    cluster: mini-kubernetes\n    user: admin\n    namespace: default\ncurrent-context: mini-kubernetes\nusers:\n- name: admin\n  user: {{}}\n"
-    );
-    std::fs::write(path, cfg).with_context(|| format!("write {}", path.display()))
 }
 
 /// The cgroup under which a node's kubelet puts its pods (in every

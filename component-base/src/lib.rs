@@ -5,6 +5,7 @@
 pub mod duration;
 pub mod health;
 pub mod leader;
+pub mod pki;
 pub mod quantity;
 
 use std::path::Path;

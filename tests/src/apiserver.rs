@@ -78,10 +78,14 @@ impl ApiServerProcess {
         } else {
             store_flag.to_string()
         };
+        // The plain port (loopback) for the tests; the secure port only when a
+        // test asks for it (several servers run at once).
+        let secure_off = (!extra_args.iter().any(|a| a.starts_with("--secure-port")))
+            .then_some("--secure-port=0");
         let child = Command::new(&binary)
             .arg(store_flag)
-            .arg("--bind-address=127.0.0.1")
             .arg(format!("--port={}", addr.port()))
+            .args(secure_off)
             .args(extra_args)
             .env(
                 "RUST_LOG",

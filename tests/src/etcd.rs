@@ -149,7 +149,7 @@ impl From<anyhow::Error> for StartError {
 }
 
 /// A loopback port that was free a moment ago (the kernel picks it).
-pub(crate) fn free_loopback_addr() -> Result<SocketAddr> {
+pub fn free_loopback_addr() -> Result<SocketAddr> {
     let listener = TcpListener::bind("127.0.0.1:0").context("bind a loopback port")?;
     listener.local_addr().context("read the bound port")
 }
