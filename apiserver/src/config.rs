@@ -36,6 +36,15 @@ pub struct Config {
     #[arg(long)]
     pub tls_private_key_file: Option<std::path::PathBuf>,
 
+    /// CA bundle (PEM) that signs client certificates: a client certificate it
+    /// verifies authenticates its CN as the user and its O values as groups.
+    #[arg(long)]
+    pub client_ca_file: Option<std::path::PathBuf>,
+
+    /// Static bearer tokens, CSV lines `token,user,uid,"group1,group2"`.
+    #[arg(long)]
+    pub token_auth_file: Option<std::path::PathBuf>,
+
     /// Where the self-signed serving certificate is kept (apiserver.crt/.key).
     #[arg(long, default_value = "/var/run/kubernetes")]
     pub cert_dir: std::path::PathBuf,

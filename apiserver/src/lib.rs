@@ -8,6 +8,7 @@
 
 pub mod admission;
 pub mod allocator;
+pub mod authn;
 pub mod bootstrap;
 pub mod codec;
 pub mod config;

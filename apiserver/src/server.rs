@@ -154,7 +154,21 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         None
     };
     if let Some((listener, tls)) = secure {
-        tokio::spawn(crate::tls::serve(router(api.clone()), listener, tls));
+        let authn = crate::authn::Authenticator::new(
+            config.client_ca_file.is_some(),
+            config.token_auth_file.as_deref(),
+        )?;
+        if !authn.enabled() {
+            tracing::warn!(
+                "no --client-ca-file or --token-auth-file: the secure port accepts every request"
+            );
+        }
+        tokio::spawn(crate::tls::serve(
+            router(api.clone()),
+            listener,
+            tls,
+            Arc::new(authn),
+        ));
     }
     match plain {
         Some(listener) => serve(api, listener).await,

@@ -16,7 +16,9 @@ use rustls_pki_types::{CertificateDer, PrivateKeyDer};
 use tokio::net::TcpListener;
 use tower::ServiceExt;
 
+use crate::authn::{user_from_certificate, Authenticator};
 use crate::config::Config;
+use axum::response::IntoResponse;
 
 /// A client that has not finished its handshake by then is dropped, so idle
 /// or truncated handshakes cannot pile up.
@@ -41,10 +43,33 @@ pub fn server_config(config: &Config, service_ip: IpAddr) -> anyhow::Result<Arc<
     let key = PrivateKeyDer::from_pem_file(&key)
         .with_context(|| format!("reading the private key {}", key.display()))?;
     let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let mut tls = ServerConfig::builder_with_provider(provider)
+    let builder = ServerConfig::builder_with_provider(provider.clone())
         .with_safe_default_protocol_versions()
-        .context("TLS versions")?
-        .with_no_client_auth()
+        .context("TLS versions")?;
+    let builder = match &config.client_ca_file {
+        // Client certificates are asked for and verified, not required: a
+        // request may authenticate with a token instead.
+        Some(ca_file) => {
+            let mut roots = rustls::RootCertStore::empty();
+            for ca in CertificateDer::pem_file_iter(ca_file)
+                .with_context(|| format!("reading --client-ca-file {}", ca_file.display()))?
+            {
+                roots
+                    .add(ca.with_context(|| format!("parsing {}", ca_file.display()))?)
+                    .with_context(|| format!("a CA in {}", ca_file.display()))?;
+            }
+            let verifier = rustls::server::WebPkiClientVerifier::builder_with_provider(
+                Arc::new(roots),
+                provider,
+            )
+            .allow_unauthenticated()
+            .build()
+            .context("the client CA")?;
+            builder.with_client_cert_verifier(verifier)
+        }
+        None => builder.with_no_client_auth(),
+    };
+    let mut tls = builder
         .with_single_cert(certs, key)
         .context("the serving certificate and key do not match")?;
     tls.alpn_protocols = vec![b"http/1.1".to_vec()];
@@ -91,8 +116,15 @@ fn self_signed(
 }
 
 /// Serve `app` over TLS on `listener`, HTTP/1.1 with upgrades (exec,
-/// attach, port-forward), until the process ends.
-pub async fn serve(app: Router, listener: TcpListener, tls: Arc<ServerConfig>) {
+/// attach, port-forward), until the process ends. Each request is
+/// authenticated first ([`Authenticator`]); its user goes into the request's
+/// extensions.
+pub async fn serve(
+    app: Router,
+    listener: TcpListener,
+    tls: Arc<ServerConfig>,
+    authn: Arc<Authenticator>,
+) {
     let acceptor = tokio_rustls::TlsAcceptor::from(tls);
     loop {
         let (tcp, _) = match listener.accept().await {
@@ -106,6 +138,7 @@ pub async fn serve(app: Router, listener: TcpListener, tls: Arc<ServerConfig>) {
         };
         let acceptor = acceptor.clone();
         let app = app.clone();
+        let authn = authn.clone();
         tokio::spawn(async move {
             let stream = match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(tcp)).await {
                 Ok(Ok(stream)) => stream,
@@ -115,9 +148,29 @@ pub async fn serve(app: Router, listener: TcpListener, tls: Arc<ServerConfig>) {
                 }
                 Err(_) => return,
             };
+            // The TLS layer verified the chain; the leaf names the user.
+            let peer = stream
+                .get_ref()
+                .1
+                .peer_certificates()
+                .and_then(|certs| certs.first())
+                .and_then(|leaf| user_from_certificate(leaf));
             let service =
                 hyper::service::service_fn(move |req: hyper::Request<hyper::body::Incoming>| {
-                    app.clone().oneshot(req.map(axum::body::Body::new))
+                    let app = app.clone();
+                    let user = authn.authenticate(req.headers(), peer.as_ref(), req.uri().path());
+                    async move {
+                        match user {
+                            Ok(user) => {
+                                let mut req = req.map(axum::body::Body::new);
+                                if let Some(user) = user {
+                                    req.extensions_mut().insert(user);
+                                }
+                                app.oneshot(req).await
+                            }
+                            Err(e) => Ok(e.into_response()),
+                        }
+                    }
                 });
             let _ = hyper::server::conn::http1::Builder::new()
                 .serve_connection(TokioIo::new(stream), service)

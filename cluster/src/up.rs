@@ -246,6 +246,7 @@ async fn bring_up(
             format!("--secure-port={APISERVER_PORT}"),
             format!("--tls-cert-file={}", cert.display()),
             format!("--tls-private-key-file={}", key.display()),
+            format!("--client-ca-file={}", layout.pki().join("ca.crt").display()),
             format!("--service-cluster-ip-range={SERVICE_CIDR}"),
         ],
         &layout.log("kube-apiserver"),

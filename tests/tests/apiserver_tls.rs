@@ -16,12 +16,11 @@ use e2e_tests::etcd::free_loopback_addr;
 
 const YEAR: Duration = Duration::from_secs(365 * 24 * 3600);
 
-/// A kubeconfig trusting `ca_pem`, with an admin client certificate (kubectl
-/// asks for a password when a user has no credentials at all).
-fn kubeconfig(dir: &Path, name: &str, server: &str, ca_pem: &str) -> PathBuf {
+/// A kubeconfig trusting `ca_pem`, with an admin client certificate signed by
+/// `client_ca` (kubectl asks for a password when a user has no credentials).
+fn kubeconfig(dir: &Path, name: &str, server: &str, ca_pem: &str, client_ca: &Ca) -> PathBuf {
     let b64 = |s: &str| base64::engine::general_purpose::STANDARD.encode(s);
-    let admin = Ca::generate("client-ca", YEAR)
-        .unwrap()
+    let admin = client_ca
         .issue_client("admin", &["system:masters"], YEAR)
         .unwrap();
     let path = dir.join(name);
@@ -68,15 +67,21 @@ fn real_kubectl_verifies_the_serving_certificate() {
         )
         .unwrap();
     let (cert, key) = serving.write(dir.path(), "apiserver").unwrap();
+    ca.cert_key.write(dir.path(), "ca").unwrap();
+    let ca_file = dir.path().join("ca.crt");
+    let tokens = dir.path().join("tokens.csv");
+    std::fs::write(&tokens, "t0ken-of-bob,bob,1001,\"dev,ops\"\n").unwrap();
     let secure = free_loopback_addr().unwrap();
     let server = ApiServerProcess::start_embedded(&[
         &format!("--secure-port={}", secure.port()),
         &format!("--tls-cert-file={}", cert.display()),
         &format!("--tls-private-key-file={}", key.display()),
+        &format!("--client-ca-file={}", ca_file.display()),
+        &format!("--token-auth-file={}", tokens.display()),
     ])
     .unwrap();
     let url = format!("https://{secure}");
-    let good = kubeconfig(dir.path(), "good", &url, &ca.cert_key.cert_pem);
+    let good = kubeconfig(dir.path(), "good", &url, &ca.cert_key.cert_pem, &ca);
 
     for minor in [27, 33] {
         let out = kubectl(minor, &good, &["get", "namespaces"]);
@@ -97,9 +102,55 @@ fn real_kubectl_verifies_the_serving_certificate() {
         assert_eq!(text(&out), "v");
     }
 
-    // Another CA: the handshake fails, nothing is read.
+    // Who may ask: anonymous only for health and version; a token from the
+    // token file; not a wrong token; not a certificate of another CA.
+    let curl = |args: &[&str]| {
+        let out = Command::new("curl")
+            .args([
+                "-s",
+                "--noproxy",
+                "*",
+                "--cacert",
+                ca_file.to_str().unwrap(),
+            ])
+            .args(["-w", "\n%{http_code}"])
+            .args(args)
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    let anonymous = curl(&[&format!("{url}/api/v1/namespaces")]);
+    assert!(anonymous.ends_with("\n401"), "{anonymous}");
+    assert!(
+        anonymous.contains("\"reason\":\"Unauthorized\""),
+        "{anonymous}"
+    );
+    for public in ["/healthz", "/readyz", "/livez", "/version"] {
+        let out = curl(&[&format!("{url}{public}")]);
+        assert!(out.ends_with("\n200"), "{public}: {out}");
+    }
+    let with_token = curl(&[
+        "-H",
+        "Authorization: Bearer t0ken-of-bob",
+        &format!("{url}/api/v1/namespaces"),
+    ]);
+    assert!(with_token.ends_with("\n200"), "{with_token}");
+    let wrong_token = curl(&[
+        "-H",
+        "Authorization: Bearer forged",
+        &format!("{url}/api/v1/namespaces"),
+    ]);
+    assert!(wrong_token.ends_with("\n401"), "{wrong_token}");
     let other = Ca::generate("other-ca", YEAR).unwrap();
-    let wrong = kubeconfig(dir.path(), "wrong", &url, &other.cert_key.cert_pem);
+    let foreign = kubeconfig(dir.path(), "foreign", &url, &ca.cert_key.cert_pem, &other);
+    let out = kubectl(33, &foreign, &["get", "namespaces"]);
+    assert!(
+        !out.status.success(),
+        "a certificate of another CA was accepted"
+    );
+
+    // Another server CA: the handshake fails, nothing is read.
+    let wrong = kubeconfig(dir.path(), "wrong", &url, &other.cert_key.cert_pem, &ca);
     let out = kubectl(33, &wrong, &["get", "namespaces"]);
     assert!(!out.status.success());
     assert!(
@@ -159,6 +210,7 @@ fn without_certificates_it_makes_a_self_signed_one() {
         "self",
         &format!("https://{secure}"),
         &made.cert_pem,
+        &Ca::generate("any", YEAR).unwrap(),
     );
     let out = kubectl(33, &config, &["get", "namespaces", "-o", "name"]);
     assert!(out.status.success(), "{}", text(&out));
