@@ -16,6 +16,26 @@ pub use duration::parse_duration;
 pub use health::serve_health;
 pub use prometheus_client;
 
+/// The flags that say where the API server is, as every upstream component
+/// has them.
+#[derive(clap::Args, Debug, Clone, Default)]
+pub struct ClientFlags {
+    /// Path to a kubeconfig file with the API server's address and credentials
+    /// (else $KUBECONFIG, ~/.kube/config or in-cluster).
+    #[arg(long)]
+    pub kubeconfig: Option<std::path::PathBuf>,
+    /// The API server's address (overrides the kubeconfig's).
+    #[arg(long)]
+    pub master: Option<String>,
+}
+
+impl ClientFlags {
+    /// The API client these flags name.
+    pub async fn client(&self) -> anyhow::Result<kube::Client> {
+        client(self.kubeconfig.as_deref(), self.master.as_deref()).await
+    }
+}
+
 /// Logs to stderr, filtered by RUST_LOG (default `info`).
 pub fn init_logging() {
     let _ = tracing_subscriber::fmt()

@@ -31,7 +31,6 @@ pub mod taint_eviction;
 pub mod taints;
 
 use std::net::{IpAddr, SocketAddr};
-use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -65,8 +64,7 @@ pub fn is_conflict(e: &kube::Error) -> bool {
 
 #[derive(Debug, Clone)]
 pub struct Config {
-    pub kubeconfig: Option<PathBuf>,
-    pub master: Option<String>,
+    pub api: component_base::ClientFlags,
     pub bind_address: IpAddr,
     /// 0: no health/metrics server.
     pub secure_port: u16,
@@ -157,9 +155,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     if !unknown.is_empty() {
         anyhow::bail!("--controllers: unknown controller(s) {unknown:?}");
     }
-    let client = component_base::client(config.kubeconfig.as_deref(), config.master.as_deref())
-        .await
-        .context("API client")?;
+    let client = config.api.client().await.context("API client")?;
     let mut registry = Registry::default();
     let queue_metrics = metrics::QueueMetrics::register(&mut registry);
     if config.secure_port != 0 {

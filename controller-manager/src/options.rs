@@ -1,7 +1,6 @@
 //! The command line, with upstream's flag names and defaults.
 
 use std::net::IpAddr;
-use std::path::PathBuf;
 use std::time::Duration;
 
 use component_base::leader::LeaderElectionFlags;
@@ -15,12 +14,8 @@ use crate::Config;
     about = "Runs the control loops that move the cluster towards its desired state."
 )]
 pub struct Options {
-    /// Path to a kubeconfig file with the API server's address and credentials.
-    #[arg(long)]
-    pub kubeconfig: Option<PathBuf>,
-    /// The API server's address (overrides the kubeconfig's).
-    #[arg(long)]
-    pub master: Option<String>,
+    #[command(flatten)]
+    pub api: component_base::ClientFlags,
     /// Address to serve /healthz and /metrics on.
     #[arg(long = "bind-address", default_value = "0.0.0.0")]
     pub bind_address: IpAddr,
@@ -95,8 +90,7 @@ pub struct Options {
 impl Options {
     pub fn into_config(self) -> Config {
         Config {
-            kubeconfig: self.kubeconfig,
-            master: self.master,
+            api: self.api,
             bind_address: self.bind_address,
             secure_port: self.secure_port,
             leader_election: self.leader_election,

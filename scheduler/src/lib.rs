@@ -24,7 +24,6 @@ pub mod scheduler;
 pub mod selectors;
 
 use std::net::{IpAddr, SocketAddr};
-use std::path::PathBuf;
 use std::time::Duration;
 
 use anyhow::Context;
@@ -46,8 +45,7 @@ const MESSAGE_QUEUE: usize = 10_000;
 
 #[derive(Debug, Clone)]
 pub struct Config {
-    pub kubeconfig: Option<PathBuf>,
-    pub master: Option<String>,
+    pub api: component_base::ClientFlags,
     pub bind_address: IpAddr,
     /// 0: no /healthz and /metrics server.
     pub secure_port: u16,
@@ -60,8 +58,7 @@ pub struct Config {
 /// Run until the leader lease is lost (an error, so the process exits and
 /// restarts as upstream's does) or SIGTERM/SIGINT (the lease is released).
 pub async fn run(config: Config) -> anyhow::Result<()> {
-    let client =
-        component_base::client(config.kubeconfig.as_deref(), config.master.as_deref()).await?;
+    let client = config.api.client().await?;
     let mut registry = Registry::default();
     let metrics = Metrics::new(&mut registry);
     if config.secure_port != 0 {

@@ -1,7 +1,6 @@
 //! kube-scheduler's command line, with upstream's flag names.
 
 use std::net::IpAddr;
-use std::path::PathBuf;
 use std::time::Duration;
 
 use component_base::leader::LeaderElectionFlags;
@@ -16,12 +15,8 @@ use crate::Config;
     about = "Assigns pending pods to nodes: filters the nodes a pod fits, scores them, binds it to the best."
 )]
 pub struct Options {
-    /// kubeconfig with the API server's address (else $KUBECONFIG, ~/.kube/config or in-cluster).
-    #[arg(long)]
-    pub kubeconfig: Option<PathBuf>,
-    /// The API server's address (overrides the kubeconfig).
-    #[arg(long)]
-    pub master: Option<String>,
+    #[command(flatten)]
+    pub api: component_base::ClientFlags,
     /// Address to serve /healthz and /metrics on.
     #[arg(long, default_value = "0.0.0.0")]
     pub bind_address: IpAddr,
@@ -44,8 +39,7 @@ pub struct Options {
 impl Options {
     pub fn into_config(self) -> Config {
         Config {
-            kubeconfig: self.kubeconfig,
-            master: self.master,
+            api: self.api,
             bind_address: self.bind_address,
             secure_port: self.secure_port,
             leader_election: self.leader_election,
