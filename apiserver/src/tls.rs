@@ -96,13 +96,7 @@ fn self_signed(
             ips.push(ip);
         }
     }
-    let dns = [
-        "localhost",
-        "kubernetes",
-        "kubernetes.default",
-        "kubernetes.default.svc",
-        "kubernetes.default.svc.cluster.local",
-    ];
+    let dns = component_base::pki::APISERVER_DNS_NAMES;
     let pair = component_base::pki::self_signed_serving(
         "kube-apiserver",
         &dns,

@@ -37,13 +37,7 @@ pub fn apiserver(
     ca: &Ca,
     ips: &[IpAddr],
 ) -> anyhow::Result<(std::path::PathBuf, std::path::PathBuf)> {
-    let dns = [
-        "localhost",
-        "kubernetes",
-        "kubernetes.default",
-        "kubernetes.default.svc",
-        "kubernetes.default.svc.cluster.local",
-    ];
+    let dns = component_base::pki::APISERVER_DNS_NAMES;
     let pair = ca.issue_serving("kube-apiserver", &dns, ips, CERT_VALIDITY)?;
     Ok(pair.write(&layout.pki(), "apiserver")?)
 }

@@ -25,6 +25,16 @@ pub enum PkiError {
 
 pub type Result<T> = std::result::Result<T, PkiError>;
 
+/// The names clients use for the apiserver: localhost and the `kubernetes`
+/// Service's names (a serving certificate has them all as SANs).
+pub const APISERVER_DNS_NAMES: [&str; 5] = [
+    "localhost",
+    "kubernetes",
+    "kubernetes.default",
+    "kubernetes.default.svc",
+    "kubernetes.default.svc.cluster.local",
+];
+
 /// A certificate and its private key, both PEM.
 #[derive(Debug, Clone)]
 pub struct CertKey {
