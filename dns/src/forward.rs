@@ -56,24 +56,23 @@ impl Forwarder {
 }
 
 async fn ask(upstream: SocketAddr, query: &Query) -> Result<Message, ForwardError> {
-    let err = |source| ForwardError::Upstream { upstream, source };
-    let udp = UdpClientStream::builder(upstream, TokioRuntimeProvider::default())
+    // The provider owns the tasks it spawns (each exchange's background
+    // half); they are aborted when its last clone is dropped, so one clone
+    // lives until the answer is in.
+    let provider = TokioRuntimeProvider::default();
+    let udp = UdpClientStream::builder(upstream, provider.clone())
         .with_timeout(Some(UPSTREAM_TIMEOUT))
         .exchange();
     let answer = first(&udp, query, upstream).await?;
     if !answer.metadata.truncation {
         return Ok(answer);
     }
-    let tcp = TcpClientStream::exchange(
-        upstream,
-        None,
-        UPSTREAM_TIMEOUT,
-        None,
-        TokioRuntimeProvider::default(),
-    )
-    .await
-    .map_err(err)?;
-    first(&tcp, query, upstream).await
+    let tcp = TcpClientStream::exchange(upstream, None, UPSTREAM_TIMEOUT, None, provider.clone())
+        .await
+        .map_err(|source| ForwardError::Upstream { upstream, source })?;
+    let answer = first(&tcp, query, upstream).await;
+    drop(provider);
+    answer
 }
 
 async fn first(

@@ -37,10 +37,7 @@ pub async fn serve(
                 }
             }),
         )
-        .route(
-            "/metrics",
-            get(move || async move { metrics(&registry) }),
-        );
+        .route("/metrics", get(move || async move { metrics(&registry) }));
     let listener = tokio::net::TcpListener::bind(addr)
         .await
         .with_context(|| format!("listen on {addr} for /healthz and /metrics"))?;
@@ -58,7 +55,10 @@ fn metrics(registry: &Registry) -> impl IntoResponse {
     match encode(&mut body, registry) {
         Ok(()) => (
             StatusCode::OK,
-            [(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")],
+            [(
+                header::CONTENT_TYPE,
+                "text/plain; version=0.0.4; charset=utf-8",
+            )],
             body,
         ),
         Err(e) => (

@@ -7,7 +7,6 @@ pub mod forward;
 pub mod handler;
 pub mod health;
 pub mod metrics;
-pub mod publish;
 pub mod records;
 
 use std::net::SocketAddr;
@@ -25,7 +24,6 @@ use kube::Api;
 use forward::Forwarder;
 use handler::Handler;
 use metrics::Metrics;
-use publish::Publish;
 use records::Zone;
 
 /// A TCP connection that sends no complete request for this long is closed.
@@ -41,7 +39,6 @@ pub struct Config {
     /// Empty: names outside the domain are REFUSED.
     pub upstream_nameservers: Vec<SocketAddr>,
     pub ttl: u32,
-    pub publish: Option<Publish>,
 }
 
 pub async fn run(config: Config) -> anyhow::Result<()> {
@@ -55,20 +52,32 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         let m = metrics.clone();
         move |n| m.set_endpoints(n)
     });
-    let zone = Zone::new(&config.domain, config.ttl, services.clone(), endpoints.clone())
-        .with_context(|| format!("--cluster-domain {:?}", config.domain))?;
+    let zone = Zone::new(
+        &config.domain,
+        config.ttl,
+        services.clone(),
+        endpoints.clone(),
+    )
+    .with_context(|| format!("--cluster-domain {:?}", config.domain))?;
     let synced = Arc::new(AtomicBool::new(false));
     tokio::spawn({
         let synced = synced.clone();
         async move {
-            if services.wait_until_ready().await.is_ok() && endpoints.wait_until_ready().await.is_ok() {
+            if services.wait_until_ready().await.is_ok()
+                && endpoints.wait_until_ready().await.is_ok()
+            {
                 synced.store(true, Ordering::Release);
                 tracing::info!("listed Services and Endpoints: ready");
             }
         }
     });
 
-    let health = health::serve(config.healthz_bind_address, metrics.registry(), synced.clone()).await?;
+    let health = health::serve(
+        config.healthz_bind_address,
+        metrics.registry(),
+        synced.clone(),
+    )
+    .await?;
     tracing::info!(%health, "serving /healthz, /readyz and /metrics");
 
     // Bind before anything else can fail late: a taken port is an error now.
@@ -84,10 +93,6 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         upstreams = ?config.upstream_nameservers,
         "serving DNS over UDP and TCP"
     );
-
-    if let Some(publish) = config.publish.clone() {
-        tokio::spawn(publish.apply_until_done(client.clone()));
-    }
 
     let handler = Handler {
         zone: Arc::new(zone),

@@ -29,18 +29,6 @@ struct Options {
     /// Seconds an answer may be cached (also the SOA's negative-caching TTL).
     #[arg(long, default_value_t = 30)]
     ttl: u32,
-    /// Create or update this Service (`<namespace>/<name>`, e.g.
-    /// kube-system/kube-dns) without a selector, and its Endpoints pointing
-    /// at this server, so pods reach it through kube-proxy.
-    #[arg(long)]
-    publish_service: Option<String>,
-    /// The published Service's ClusterIP.
-    #[arg(long, default_value = "10.96.0.10")]
-    publish_cluster_ip: IpAddr,
-    /// The address the published Endpoints point at (default: the IP of
-    /// --dns-bind-address, which must then not be a wildcard).
-    #[arg(long)]
-    publish_address: Option<IpAddr>,
 }
 
 /// `IP` (port 53) or `IP:port`.
@@ -67,18 +55,6 @@ async fn main() -> anyhow::Result<()> {
         .filter(|s| !s.trim().is_empty())
         .map(|s| nameserver(s))
         .collect::<anyhow::Result<Vec<_>>>()?;
-    let publish = o
-        .publish_service
-        .as_deref()
-        .map(|service| {
-            dns::publish::Publish::from_flags(
-                service,
-                Some(o.publish_cluster_ip),
-                o.publish_address,
-                o.dns_bind_address,
-            )
-        })
-        .transpose()?;
     dns::run(dns::Config {
         api: o.api,
         domain: o.cluster_domain,
@@ -86,7 +62,6 @@ async fn main() -> anyhow::Result<()> {
         healthz_bind_address: o.healthz_bind_address,
         upstream_nameservers,
         ttl: o.ttl,
-        publish,
     })
     .await
 }

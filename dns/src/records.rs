@@ -85,7 +85,11 @@ fn dashed(ip: IpAddr) -> String {
 
 /// The inverse of [`dashed`] for IPv4 (pod names `a-b-c-d`).
 fn undashed(label: &str) -> Option<IpAddr> {
-    label.replace('-', ".").parse::<std::net::Ipv4Addr>().ok().map(IpAddr::V4)
+    label
+        .replace('-', ".")
+        .parse::<std::net::Ipv4Addr>()
+        .ok()
+        .map(IpAddr::V4)
 }
 
 fn is_headless(spec: &k8s_openapi::api::core::v1::ServiceSpec) -> bool {
@@ -237,17 +241,23 @@ impl Zone {
             }
             [_, "pod"] => Answer::nodata(),
             [ip, _, "pod"] => match undashed(ip) {
-                Some(ip) => Answer::found(address(qname, self.ttl, ip, qtype).into_iter().collect()),
+                Some(ip) => {
+                    Answer::found(address(qname, self.ttl, ip, qtype).into_iter().collect())
+                }
                 None => Answer::NxDomain,
             },
             [svc, ns, "svc"] => self.service(qname, ns, svc, qtype),
             [host, svc, ns, "svc"] if !host.starts_with('_') => {
                 self.endpoint_name(qname, ns, svc, host, qtype)
             }
-            [port, proto, svc, ns, "svc"] => match (port.strip_prefix('_'), proto.strip_prefix('_')) {
-                (Some(port), Some(proto)) => self.named_port(qname, ns, svc, port, proto, qtype),
-                _ => Answer::NxDomain,
-            },
+            [port, proto, svc, ns, "svc"] => {
+                match (port.strip_prefix('_'), proto.strip_prefix('_')) {
+                    (Some(port), Some(proto)) => {
+                        self.named_port(qname, ns, svc, port, proto, qtype)
+                    }
+                    _ => Answer::NxDomain,
+                }
+            }
             _ => Answer::NxDomain,
         }
     }
@@ -316,7 +326,11 @@ impl Zone {
                 .as_ref()
                 .and_then(|a| a.get("service.alpha.kubernetes.io/tolerate-unready-endpoints"))
                 .is_some_and(|v| v == "true");
-        let not_ready = subset.not_ready_addresses.iter().flatten().filter(|_| tolerate);
+        let not_ready = subset
+            .not_ready_addresses
+            .iter()
+            .flatten()
+            .filter(|_| tolerate);
         let mut out: Vec<Endpoint> = subset
             .addresses
             .iter()
@@ -505,7 +519,9 @@ impl Zone {
         targets.sort();
         targets.dedup();
         // Equal priority; the weight shares 100 among the targets (CoreDNS).
-        let weight = u16::try_from(100 / targets.len().max(1)).unwrap_or(1).max(1);
+        let weight = u16::try_from(100 / targets.len().max(1))
+            .unwrap_or(1)
+            .max(1);
         let mut answers: Vec<Record> = Vec::new();
         let mut additionals: Vec<Record> = Vec::new();
         for (target, port, ip) in targets {
@@ -645,17 +661,34 @@ mod tests {
         let z = zone();
         let q = "nginx.default.svc.cluster.local.";
         assert_eq!(rdata(&ask(&z, q, RecordType::A)), ["10.96.0.20"]);
-        assert_eq!(rdata(&ask(&z, "NGINX.Default.svc.cluster.local.", RecordType::A)), ["10.96.0.20"]);
+        assert_eq!(
+            rdata(&ask(&z, "NGINX.Default.svc.cluster.local.", RecordType::A)),
+            ["10.96.0.20"]
+        );
         assert!(rdata(&ask(&z, q, RecordType::AAAA)).is_empty(), "NODATA");
         assert_eq!(
-            rdata(&ask(&z, "_http._tcp.nginx.default.svc.cluster.local.", RecordType::SRV)),
+            rdata(&ask(
+                &z,
+                "_http._tcp.nginx.default.svc.cluster.local.",
+                RecordType::SRV
+            )),
             ["0 100 80 nginx.default.svc.cluster.local."]
         );
         assert_eq!(
             rdata(&ask(&z, q, RecordType::SRV)),
-            ["0 50 80 nginx.default.svc.cluster.local.", "0 50 81 nginx.default.svc.cluster.local."]
+            [
+                "0 50 80 nginx.default.svc.cluster.local.",
+                "0 50 81 nginx.default.svc.cluster.local."
+            ]
         );
-        assert_eq!(ask(&z, "_http._udp.nginx.default.svc.cluster.local.", RecordType::SRV), Answer::NxDomain);
+        assert_eq!(
+            ask(
+                &z,
+                "_http._udp.nginx.default.svc.cluster.local.",
+                RecordType::SRV
+            ),
+            Answer::NxDomain
+        );
         assert_eq!(
             rdata(&ask(&z, "20.0.96.10.in-addr.arpa.", RecordType::PTR)),
             ["nginx.default.svc.cluster.local."]
@@ -669,14 +702,26 @@ mod tests {
             rdata(&ask(&z, "db.prod.svc.cluster.local.", RecordType::A)),
             ["10.244.1.5", "10.244.2.5"]
         );
-        assert_eq!(rdata(&ask(&z, "db-0.db.prod.svc.cluster.local.", RecordType::A)), ["10.244.1.5"]);
         assert_eq!(
-            rdata(&ask(&z, "10-244-2-5.db.prod.svc.cluster.local.", RecordType::A)),
+            rdata(&ask(&z, "db-0.db.prod.svc.cluster.local.", RecordType::A)),
+            ["10.244.1.5"]
+        );
+        assert_eq!(
+            rdata(&ask(
+                &z,
+                "10-244-2-5.db.prod.svc.cluster.local.",
+                RecordType::A
+            )),
             ["10.244.2.5"]
         );
-        assert_eq!(ask(&z, "10-244-3-5.db.prod.svc.cluster.local.", RecordType::A), Answer::NxDomain);
-        let Answer::Found { answers, additionals } =
-            ask(&z, "_pg._tcp.db.prod.svc.cluster.local.", RecordType::SRV)
+        assert_eq!(
+            ask(&z, "10-244-3-5.db.prod.svc.cluster.local.", RecordType::A),
+            Answer::NxDomain
+        );
+        let Answer::Found {
+            answers,
+            additionals,
+        } = ask(&z, "_pg._tcp.db.prod.svc.cluster.local.", RecordType::SRV)
         else {
             panic!()
         };
@@ -693,27 +738,57 @@ mod tests {
             rdata(&ask(&z, "5.1.244.10.in-addr.arpa.", RecordType::PTR)),
             ["db-0.db.prod.svc.cluster.local."]
         );
-        assert_eq!(ask(&z, "empty.prod.svc.cluster.local.", RecordType::A), Answer::NxDomain);
+        assert_eq!(
+            ask(&z, "empty.prod.svc.cluster.local.", RecordType::A),
+            Answer::NxDomain
+        );
     }
 
     #[test]
     fn external_names_pods_and_the_rest() {
         let z = zone();
-        assert_eq!(rdata(&ask(&z, "ext.default.svc.cluster.local.", RecordType::A)), ["example.test."]);
+        assert_eq!(
+            rdata(&ask(&z, "ext.default.svc.cluster.local.", RecordType::A)),
+            ["example.test."]
+        );
         assert_eq!(
             rdata(&ask(&z, "alias.default.svc.cluster.local.", RecordType::A)),
             ["nginx.default.svc.cluster.local.", "10.96.0.20"]
         );
-        assert_eq!(rdata(&ask(&z, "10-244-7-9.any.pod.cluster.local.", RecordType::A)), ["10.244.7.9"]);
-        assert_eq!(ask(&z, "nope.any.pod.cluster.local.", RecordType::A), Answer::NxDomain);
-        assert_eq!(rdata(&ask(&z, "dns-version.cluster.local.", RecordType::TXT)), ["1.0.1"]);
-        assert_eq!(ask(&z, "nope.default.svc.cluster.local.", RecordType::A), Answer::NxDomain);
-        assert_eq!(ask(&z, "nope.svc.cluster.local.", RecordType::A), Answer::NxDomain);
+        assert_eq!(
+            rdata(&ask(&z, "10-244-7-9.any.pod.cluster.local.", RecordType::A)),
+            ["10.244.7.9"]
+        );
+        assert_eq!(
+            ask(&z, "nope.any.pod.cluster.local.", RecordType::A),
+            Answer::NxDomain
+        );
+        assert_eq!(
+            rdata(&ask(&z, "dns-version.cluster.local.", RecordType::TXT)),
+            ["1.0.1"]
+        );
+        assert_eq!(
+            ask(&z, "nope.default.svc.cluster.local.", RecordType::A),
+            Answer::NxDomain
+        );
+        assert_eq!(
+            ask(&z, "nope.svc.cluster.local.", RecordType::A),
+            Answer::NxDomain
+        );
         assert!(rdata(&ask(&z, "prod.svc.cluster.local.", RecordType::A)).is_empty());
-        assert_eq!(ask(&z, "a.b.c.d.e.f.cluster.local.", RecordType::A), Answer::NxDomain);
+        assert_eq!(
+            ask(&z, "a.b.c.d.e.f.cluster.local.", RecordType::A),
+            Answer::NxDomain
+        );
         assert_eq!(ask(&z, "example.com.", RecordType::A), Answer::NotOurs);
-        assert_eq!(ask(&z, "cluster.localhost.", RecordType::A), Answer::NotOurs);
-        assert_eq!(ask(&z, "9.9.9.9.in-addr.arpa.", RecordType::PTR), Answer::NotOurs);
+        assert_eq!(
+            ask(&z, "cluster.localhost.", RecordType::A),
+            Answer::NotOurs
+        );
+        assert_eq!(
+            ask(&z, "9.9.9.9.in-addr.arpa.", RecordType::PTR),
+            Answer::NotOurs
+        );
         assert_eq!(rdata(&ask(&z, "cluster.local.", RecordType::SOA)).len(), 1);
     }
 }
