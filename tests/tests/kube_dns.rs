@@ -416,13 +416,15 @@ async fn busybox_nslookup_resolves_through_kube_dns() {
     };
     assert!(ok, "{out}");
     assert!(out.contains("10.96.0.50"), "{out}");
-    let (ok, out) =
-        busybox_nslookup(dns.dns, &["-type=srv", "_pg._tcp.db.prod.svc.cluster.local"])
-            .expect("busybox");
+    let (ok, out) = busybox_nslookup(
+        dns.dns,
+        &["-type=srv", "_pg._tcp.db.prod.svc.cluster.local"],
+    )
+    .expect("busybox");
     assert!(ok, "{out}");
     assert!(out.contains("db-0.db.prod.svc.cluster.local"), "{out}");
-    let (ok, out) = busybox_nslookup(dns.dns, &["nope.default.svc.cluster.local"])
-        .expect("busybox");
+    let (ok, out) =
+        busybox_nslookup(dns.dns, &["nope.default.svc.cluster.local"]).expect("busybox");
     assert!(!ok, "{out}");
     assert!(out.contains("NXDOMAIN"), "{out}");
 }
