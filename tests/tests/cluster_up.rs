@@ -101,7 +101,8 @@ fn cluster_up_runs_the_example_and_down_leaves_nothing() {
         std::thread::sleep(Duration::from_millis(300));
     }
 
-    // Through the Service's ClusterIP (kube-proxy on the node).
+    // Through the Service's ClusterIP (kube-proxy on the node). The pods just
+    // changed: kube-proxy follows within its minimum sync period.
     let svc_ip = text(&k(&[
         "get",
         "svc",
@@ -109,12 +110,15 @@ fn cluster_up_runs_the_example_and_down_leaves_nothing() {
         "-o",
         "jsonpath={.spec.clusterIP}",
     ]));
-    let page = curl(&lab, svc_ip.trim());
-    assert!(
-        text(&page).contains("Welcome to nginx!"),
-        "{svc_ip}: {}",
-        text(&page)
-    );
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let page = curl(&lab, svc_ip.trim());
+        if text(&page).contains("Welcome to nginx!") {
+            break;
+        }
+        assert!(Instant::now() < deadline, "{svc_ip}: {}", text(&page));
+        std::thread::sleep(Duration::from_millis(300));
+    }
 
     let down = lab.down();
     assert!(down.status.success(), "cluster down: {}", text(&down));
