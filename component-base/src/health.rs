@@ -2,6 +2,7 @@
 //! /livez, /readyz and Prometheus /metrics.
 
 use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 use anyhow::Context;
@@ -14,11 +15,30 @@ use prometheus_client::registry::Registry;
 /// Serve health and metrics on `addr` (port 0 picks a free port) in the
 /// background; returns the bound address.
 pub async fn serve_health(addr: SocketAddr, registry: Registry) -> anyhow::Result<SocketAddr> {
+    serve_health_with_readiness(addr, registry, Arc::new(AtomicBool::new(true))).await
+}
+
+/// The same, with /readyz answering 503 until `ready` is set (e.g. after a
+/// component's first full list).
+pub async fn serve_health_with_readiness(
+    addr: SocketAddr,
+    registry: Registry,
+    ready: Arc<AtomicBool>,
+) -> anyhow::Result<SocketAddr> {
     let registry = Arc::new(registry);
     let app = Router::new()
         .route("/healthz", get(ok))
         .route("/livez", get(ok))
-        .route("/readyz", get(ok))
+        .route(
+            "/readyz",
+            get(move || async move {
+                if ready.load(Ordering::Acquire) {
+                    (StatusCode::OK, "ok")
+                } else {
+                    (StatusCode::SERVICE_UNAVAILABLE, "not ready")
+                }
+            }),
+        )
         .route(
             "/metrics",
             get(move || {

@@ -7,13 +7,14 @@ pub mod health;
 pub mod leader;
 pub mod pki;
 pub mod quantity;
+pub mod reflect;
 
 use std::path::Path;
 
 use anyhow::Context;
 
 pub use duration::parse_duration;
-pub use health::serve_health;
+pub use health::{serve_health, serve_health_with_readiness};
 pub use prometheus_client;
 
 /// The flags that say where the API server is, as every upstream component

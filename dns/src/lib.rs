@@ -5,7 +5,6 @@
 
 pub mod forward;
 pub mod handler;
-pub mod health;
 pub mod metrics;
 pub mod records;
 
@@ -15,10 +14,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
-use futures::StreamExt;
 use k8s_openapi::api::core::v1::{Endpoints, Service};
-use kube::runtime::reflector::{self, Store};
-use kube::runtime::{watcher, WatchStreamExt};
+use kube::runtime::reflector::Store;
 use kube::Api;
 
 use forward::Forwarder;
@@ -44,13 +41,13 @@ pub struct Config {
 pub async fn run(config: Config) -> anyhow::Result<()> {
     let client = config.api.client().await?;
     let metrics = Metrics::default();
-    let services = reflect(Api::<Service>::all(client.clone()), {
+    let services = component_base::reflect::reflect(Api::<Service>::all(client.clone()), {
         let m = metrics.clone();
-        move |n| m.set_services(n)
+        move |s: &Store<Service>| m.set_services(s.len())
     });
-    let endpoints = reflect(Api::<Endpoints>::all(client.clone()), {
+    let endpoints = component_base::reflect::reflect(Api::<Endpoints>::all(client.clone()), {
         let m = metrics.clone();
-        move |n| m.set_endpoints(n)
+        move |s: &Store<Endpoints>| m.set_endpoints(s.len())
     });
     let zone = Zone::new(
         &config.domain,
@@ -72,7 +69,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         }
     });
 
-    let health = health::serve(
+    let health = component_base::serve_health_with_readiness(
         config.healthz_bind_address,
         metrics.registry(),
         synced.clone(),
@@ -107,33 +104,4 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         .block_until_done()
         .await
         .map_err(|e| anyhow::anyhow!("DNS server stopped: {e}"))
-}
-
-/// A reflector of every `K` in the cluster, kept current by a watch (no
-/// polling); `count` hears how many objects the store holds after each
-/// change.
-fn reflect<K>(api: Api<K>, count: impl Fn(usize) + Send + 'static) -> Store<K>
-where
-    K: kube::Resource<DynamicType = ()>
-        + Clone
-        + std::fmt::Debug
-        + serde::de::DeserializeOwned
-        + Send
-        + Sync
-        + 'static,
-{
-    let (reader, writer) = reflector::store();
-    let store = reader.clone();
-    let stream = reflector::reflector(writer, watcher::watcher(api, watcher::Config::default()))
-        .default_backoff();
-    tokio::spawn(async move {
-        futures::pin_mut!(stream);
-        while let Some(event) = stream.next().await {
-            match event {
-                Ok(_) => count(store.len()),
-                Err(e) => tracing::warn!("watch {}: {e}", K::plural(&())),
-            }
-        }
-    });
-    reader
 }

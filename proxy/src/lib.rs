@@ -16,10 +16,8 @@ use std::time::{Duration, Instant};
 use component_base::prometheus_client::metrics::counter::Counter;
 use component_base::prometheus_client::metrics::gauge::Gauge;
 use component_base::prometheus_client::registry::Registry;
-use futures::StreamExt;
 use k8s_openapi::api::core::v1::{Endpoints, Node, Service};
-use kube::runtime::reflector::{self, Store};
-use kube::runtime::{watcher, WatchStreamExt};
+use kube::runtime::reflector::Store;
 use kube::Api;
 use tokio::sync::Notify;
 
@@ -87,11 +85,11 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         component_base::serve_health(config.metrics_bind_address, metrics.registry()).await?;
     }
     let changed = Arc::new(Notify::new());
-    let services = reflect(Api::<Service>::all(client.clone()), changed.clone());
-    let endpoints = reflect(Api::<Endpoints>::all(client.clone()), changed.clone());
+    let services = poked(Api::<Service>::all(client.clone()), &changed);
+    let endpoints = poked(Api::<Endpoints>::all(client.clone()), &changed);
     let nodes = config
         .configure_pod_routes
-        .then(|| reflect(Api::<Node>::all(client.clone()), changed.clone()));
+        .then(|| poked(Api::<Node>::all(client.clone()), &changed));
     for store in [
         services.wait_until_ready().await,
         endpoints.wait_until_ready().await,
@@ -158,8 +156,8 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     }
 }
 
-/// A reflector of `api` in the background; every event pokes `changed`.
-fn reflect<K>(api: Api<K>, changed: Arc<Notify>) -> Store<K>
+/// A reflector whose every change pokes `changed`.
+fn poked<K>(api: Api<K>, changed: &Arc<Notify>) -> Store<K>
 where
     K: kube::Resource<DynamicType = ()>
         + Clone
@@ -169,20 +167,8 @@ where
         + Sync
         + 'static,
 {
-    let (reader, writer) = reflector::store();
-    let stream = reflector::reflector(writer, watcher::watcher(api, watcher::Config::default()))
-        .default_backoff()
-        .touched_objects();
-    tokio::spawn(async move {
-        futures::pin_mut!(stream);
-        while let Some(event) = stream.next().await {
-            match event {
-                Ok(_) => changed.notify_one(),
-                Err(e) => tracing::warn!("watch: {e}"),
-            }
-        }
-    });
-    reader
+    let changed = changed.clone();
+    component_base::reflect::reflect(api, move |_| changed.notify_one())
 }
 
 /// The local IPv4 addresses within `cidrs` as /32s (all local non-loopback
