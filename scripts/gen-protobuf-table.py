@@ -46,6 +46,15 @@ ROOTS = [
     ("v1", "ServiceAccount", "io.k8s.api.core.v1.ServiceAccount"),
     ("v1", "Binding", "io.k8s.api.core.v1.Binding"),
     ("coordination.k8s.io/v1", "Lease", "io.k8s.api.coordination.v1.Lease"),
+    ("rbac.authorization.k8s.io/v1", "ClusterRole", "io.k8s.api.rbac.v1.ClusterRole"),
+    ("rbac.authorization.k8s.io/v1", "ClusterRoleBinding", "io.k8s.api.rbac.v1.ClusterRoleBinding"),
+    ("rbac.authorization.k8s.io/v1", "Role", "io.k8s.api.rbac.v1.Role"),
+    ("rbac.authorization.k8s.io/v1", "RoleBinding", "io.k8s.api.rbac.v1.RoleBinding"),
+    # Create-only reviews (crate::authz::review).
+    ("authorization.k8s.io/v1", "SubjectAccessReview", "io.k8s.api.authorization.v1.SubjectAccessReview"),
+    ("authorization.k8s.io/v1", "SelfSubjectAccessReview", "io.k8s.api.authorization.v1.SelfSubjectAccessReview"),
+    ("authorization.k8s.io/v1", "LocalSubjectAccessReview", "io.k8s.api.authorization.v1.LocalSubjectAccessReview"),
+    ("authentication.k8s.io/v1", "SelfSubjectReview", "io.k8s.api.authentication.v1.SelfSubjectReview"),
     ("autoscaling/v1", "Scale", "io.k8s.api.autoscaling.v1.Scale"),
     ("*", "DeleteOptions", "io.k8s.apimachinery.pkg.apis.meta.v1.DeleteOptions"),
     # Only in responses: the server encodes errors as meta/v1 Status.
@@ -66,6 +75,13 @@ SPECIAL = {
     "io.k8s.apimachinery.pkg.runtime.RawExtension": "RawJson",
     "io.k8s.apimachinery.pkg.api.resource.Quantity": "Quantity",
     "io.k8s.apimachinery.pkg.util.intstr.IntOrString": "IntOrString",
+}
+
+# Messages left out with the fields that hold them: the reviews' `extra`
+# (map of ExtraValue, a wrapped []string) that this server never reads.
+UNSUPPORTED = {
+    "io.k8s.api.authorization.v1.ExtraValue",
+    "io.k8s.api.authentication.v1.ExtraValue",
 }
 
 # Go always writes its non-pointer fields to protobuf, zero or not, and leaves
@@ -268,7 +284,8 @@ def resolve(module, rust_type):
     ty = rust_type.replace(" ", "").replace("\n", "")
     for wrapper in ("::core::option::Option<", "::prost::alloc::vec::Vec<"):
         if ty.startswith(wrapper):
-            ty = ty[len(wrapper) : -1]
+            # rustfmt leaves a trailing comma in long wrapped types.
+            ty = ty[len(wrapper) : -1].rstrip(",")
     parts = module.split(".")
     segs = ty.split("::")
     while segs[0] == "super":
@@ -388,6 +405,10 @@ def build(pb, openapi, roots):
         assert len(by_norm) == len(source), f"{name}: field names differ only in case"
         fields = []
         for number, rust, label, kind, ref in sorted(pb[name]):
+            if ref in UNSUPPORTED:
+                by_norm.pop(norm(rust), None)
+                notes.append(f"{name}.{rust} (#{number}): {ref} unsupported, skipped")
+                continue
             field = dict(number=number, label=label, kind=kind, ref=ref, json="", zero="Keep", required=False)
             if norm(rust) in by_norm:
                 json_name, required = by_norm.pop(norm(rust))

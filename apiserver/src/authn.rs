@@ -22,6 +22,16 @@ pub struct UserInfo {
 }
 
 impl UserInfo {
+    /// Who a request without credentials is (upstream's anonymous user),
+    /// for the paths that need none.
+    pub fn anonymous() -> Self {
+        Self {
+            name: "system:anonymous".into(),
+            uid: String::new(),
+            groups: vec!["system:unauthenticated".into()],
+        }
+    }
+
     fn new(name: String, uid: String, mut groups: Vec<String>) -> Self {
         if !groups.iter().any(|g| g == "system:authenticated") {
             groups.push("system:authenticated".into());

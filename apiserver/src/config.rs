@@ -45,6 +45,11 @@ pub struct Config {
     #[arg(long)]
     pub token_auth_file: Option<std::path::PathBuf>,
 
+    /// Authorizers for the secure port, in order, comma separated:
+    /// AlwaysAllow, AlwaysDeny, Node, RBAC (e.g. "Node,RBAC").
+    #[arg(long, value_delimiter = ',', default_value = "AlwaysAllow")]
+    pub authorization_mode: Vec<String>,
+
     /// Where the self-signed serving certificate is kept (apiserver.crt/.key).
     #[arg(long, default_value = "/var/run/kubernetes")]
     pub cert_dir: std::path::PathBuf,

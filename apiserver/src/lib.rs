@@ -9,6 +9,7 @@
 pub mod admission;
 pub mod allocator;
 pub mod authn;
+pub mod authz;
 pub mod bootstrap;
 pub mod codec;
 pub mod config;

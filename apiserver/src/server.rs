@@ -29,6 +29,8 @@ pub async fn build(config: &Config, store: Arc<dyn Store>) -> anyhow::Result<Arc
         &config.service_node_port_range,
     )
     .context("service ranges")?;
+    let modes = crate::authz::parse_modes(&config.authorization_mode)?;
+    let authz = crate::authz::Authorizer::new(modes, &cache, &prefix);
     let api = Arc::new(Api {
         registry,
         store,
@@ -41,6 +43,7 @@ pub async fn build(config: &Config, store: Arc<dyn Store>) -> anyhow::Result<Arc
             not_ready: config.default_not_ready_toleration_seconds,
             unreachable: config.default_unreachable_toleration_seconds,
         },
+        authz,
     });
     crate::admission::rebuild_allocations(&api)
         .await
@@ -129,6 +132,13 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         .map_err(|e| {
             anyhow::anyhow!("creating the bootstrap objects: {} ({})", e.message, e.code)
         })?;
+    crate::authz::policy::reconcile(&api).await.map_err(|e| {
+        anyhow::anyhow!(
+            "creating the bootstrap RBAC policy: {} ({})",
+            e.message,
+            e.code
+        )
+    })?;
     if let Some(every) = config.compaction_interval()? {
         tokio::spawn(compact_periodically(api.store.clone(), every));
     }

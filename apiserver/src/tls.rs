@@ -16,7 +16,7 @@ use rustls_pki_types::{CertificateDer, PrivateKeyDer};
 use tokio::net::TcpListener;
 use tower::ServiceExt;
 
-use crate::authn::{user_from_certificate, Authenticator};
+use crate::authn::{user_from_certificate, Authenticator, UserInfo};
 use crate::config::Config;
 use axum::response::IntoResponse;
 
@@ -157,9 +157,8 @@ pub async fn serve(
                         match user {
                             Ok(user) => {
                                 let mut req = req.map(axum::body::Body::new);
-                                if let Some(user) = user {
-                                    req.extensions_mut().insert(user);
-                                }
+                                req.extensions_mut()
+                                    .insert(user.unwrap_or_else(UserInfo::anonymous));
                                 app.oneshot(req).await
                             }
                             Err(e) => Ok(e.into_response()),

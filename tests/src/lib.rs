@@ -4,3 +4,4 @@ pub mod apiserver;
 pub mod component;
 pub mod etcd;
 pub mod lab;
+pub mod secure;

@@ -9,31 +9,21 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::time::Duration;
 
-use base64::Engine;
 use component_base::pki::{self, Ca};
 use e2e_tests::apiserver::{bin_dir, kubectl_path, ApiServerProcess};
 use e2e_tests::etcd::free_loopback_addr;
+use e2e_tests::secure::{text, write_kubeconfig};
 
 const YEAR: Duration = Duration::from_secs(365 * 24 * 3600);
 
 /// A kubeconfig trusting `ca_pem`, with an admin client certificate signed by
 /// `client_ca` (kubectl asks for a password when a user has no credentials).
 fn kubeconfig(dir: &Path, name: &str, server: &str, ca_pem: &str, client_ca: &Ca) -> PathBuf {
-    let b64 = |s: &str| base64::engine::general_purpose::STANDARD.encode(s);
     let admin = client_ca
         .issue_client("admin", &["system:masters"], YEAR)
         .unwrap();
     let path = dir.join(name);
-    std::fs::write(
-        &path,
-        format!(
-            "apiVersion: v1\nkind: Config\nclusters:\n- name: c\n  cluster:\n    server: {server}\n    certificate-authority-data: {}\ncontexts:\n- name: c\n  context:\n    cluster: c\n    user: u\ncurrent-context: c\nusers:\n- name: u\n  user:\n    client-certificate-data: {}\n    client-key-data: {}\n",
-            b64(ca_pem),
-            b64(&admin.cert_pem),
-            b64(&admin.key_pem)
-        ),
-    )
-    .unwrap();
+    write_kubeconfig(&path, server, ca_pem, &admin).unwrap();
     path
 }
 
@@ -44,14 +34,6 @@ fn kubectl(minor: u32, kubeconfig: &Path, args: &[&str]) -> Output {
         .env("HOME", kubeconfig.parent().unwrap())
         .output()
         .expect("kubectl")
-}
-
-fn text(o: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    )
 }
 
 #[test]

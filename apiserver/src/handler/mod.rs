@@ -19,6 +19,7 @@ use http_body_util::BodyExt;
 use serde_json::Value;
 
 use crate::allocator::ServiceAllocator;
+use crate::authn::UserInfo;
 use crate::codec::{self, Output};
 use crate::error::{ApiError, ApiResult};
 use crate::openapi::OpenApi;
@@ -41,6 +42,7 @@ pub struct Api {
     pub services: ServiceAllocator,
     pub metrics: crate::metrics::Metrics,
     pub toleration_seconds: crate::admission::DefaultTolerationSeconds,
+    pub authz: crate::authz::Authorizer,
 }
 
 /// One request to a resource, after routing.
@@ -52,6 +54,8 @@ pub(crate) struct Ctx<'a> {
     pub headers: HeaderMap,
     pub output: Output,
     pub stream: StreamRequest,
+    /// The authenticated user (none on the plain port).
+    pub user: Option<UserInfo>,
 }
 
 /// What a streaming subresource (exec, attach, portforward) needs beyond
@@ -97,6 +101,14 @@ pub async fn dispatch(api: Arc<Api>, req: http::Request<Body>) -> Response {
     let query = Query::parse(parts.uri.query());
     let path = parts.uri.path().to_string();
     let started = std::time::Instant::now();
+    let user = parts.extensions.remove::<UserInfo>();
+    let allowed = match &user {
+        Some(user) => authorize(&api, user, &parts.method, &path, &query),
+        None => Ok(()),
+    };
+    if let Err(e) = allowed {
+        return e.into_response();
+    }
     if parts.method == Method::GET && path == "/metrics" {
         let text = api.metrics.render(api.cache.revision());
         return (
@@ -114,17 +126,14 @@ pub async fn dispatch(api: Arc<Api>, req: http::Request<Body>) -> Response {
         upgrade: std::sync::Mutex::new(upgrade),
         raw_query: parts.uri.query().unwrap_or("").to_string(),
     };
-    let resp = match route(
-        &api,
-        &parts.method,
-        &path,
+    let incoming = Incoming {
         query,
-        parts.headers,
+        headers: parts.headers,
         body,
         stream,
-    )
-    .await
-    {
+        user,
+    };
+    let resp = match route(&api, &parts.method, &path, incoming).await {
         Ok(r) => r,
         Err(e) => e.into_response(),
     };
@@ -133,6 +142,30 @@ pub async fn dispatch(api: Arc<Api>, req: http::Request<Body>) -> Response {
         .observe(parts.method.as_str(), &resource, code, started.elapsed());
     tracing::debug!(method = %parts.method, path, code, elapsed_ms = started.elapsed().as_millis() as u64, "request");
     resp
+}
+
+/// 403 unless the authorizers allow `user` this request.
+fn authorize(
+    api: &Api,
+    user: &UserInfo,
+    method: &Method,
+    path: &str,
+    query: &Query,
+) -> ApiResult<()> {
+    let attrs = crate::authz::Attributes::from_request(user.clone(), method, path, query);
+    match api.authz.authorize(&attrs) {
+        crate::authz::Decision::Allow => Ok(()),
+        crate::authz::Decision::Deny(reason) | crate::authz::Decision::NoOpinion(reason) => {
+            tracing::debug!(
+                user = user.name,
+                verb = attrs.verb,
+                path,
+                reason,
+                "forbidden"
+            );
+            Err(crate::authz::forbidden(&attrs, &reason))
+        }
+    }
 }
 
 async fn read_body(body: Body) -> ApiResult<Bytes> {
@@ -148,22 +181,31 @@ async fn read_body(body: Body) -> ApiResult<Bytes> {
     }
 }
 
-async fn route(
-    api: &Api,
-    method: &Method,
-    path: &str,
+/// A request's parts past its method and path.
+struct Incoming {
     query: Query,
     headers: HeaderMap,
     body: Bytes,
     stream: StreamRequest,
-) -> ApiResult<Response> {
-    if let Some(r) = crate::discovery::non_resource(api, method, path, &headers) {
+    user: Option<UserInfo>,
+}
+
+async fn route(api: &Api, method: &Method, path: &str, req: Incoming) -> ApiResult<Response> {
+    if let Some(r) = crate::discovery::non_resource(api, method, path, &req.headers) {
         return r;
     }
     match path::parse(path) {
-        Target::Resource(rp) => resource(api, method, rp, query, headers, body, stream).await,
+        Target::Resource(rp) => {
+            let user = req.user.as_ref();
+            if let Some(r) =
+                crate::authz::review::serve(api, method, &rp, &req.headers, &req.body, user)
+            {
+                return r;
+            }
+            resource(api, method, rp, req).await
+        }
         Target::Unknown => Err(ApiError::path_not_found()),
-        other => crate::discovery::serve(api, method, other, &headers),
+        other => crate::discovery::serve(api, method, other, &req.headers),
     }
 }
 
@@ -171,11 +213,15 @@ async fn resource(
     api: &Api,
     method: &Method,
     rp: ResourcePath,
-    query: Query,
-    headers: HeaderMap,
-    body: Bytes,
-    stream: StreamRequest,
+    req: Incoming,
 ) -> ApiResult<Response> {
+    let Incoming {
+        query,
+        headers,
+        body,
+        stream,
+        user,
+    } = req;
     let info = api
         .registry
         .find(&rp.group, &rp.version, &rp.resource)
@@ -197,6 +243,7 @@ async fn resource(
         headers,
         output,
         stream,
+        user,
     };
     let watch = rp.watch_prefix || ctx.query.flag("watch");
     match (

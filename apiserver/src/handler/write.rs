@@ -135,6 +135,9 @@ fn stored_bytes(obj: &Value) -> ApiResult<Vec<u8>> {
 
 pub(crate) async fn create(ctx: &Ctx<'_>, body: &Bytes) -> ApiResult<Response> {
     let obj = codec::decode_body(&ctx.headers, body)?;
+    if ctx.api.authz.restricts_nodes() {
+        crate::authz::node::admit_create(ctx.user.as_ref(), ctx.info, &obj)?;
+    }
     let opts = WriteOptions::from_query(&ctx.query)?;
     let (created, warnings) = create_object(ctx.api, ctx.info, ctx.ns(), obj, opts).await?;
     Ok(with_warnings(

@@ -12,6 +12,7 @@ use k8s_openapi::api::autoscaling::v1 as autoscaling;
 use k8s_openapi::api::coordination::v1 as coordination;
 use k8s_openapi::api::core::v1 as core;
 use k8s_openapi::api::policy::v1 as policy;
+use k8s_openapi::api::rbac::v1 as rbac;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1 as meta;
 use schemars::generate::SchemaSettings;
 use schemars::{JsonSchema, Schema, SchemaGenerator};
@@ -68,6 +69,10 @@ fn known() -> Vec<Entry> {
         entry::<core::ConfigMap>(),
         entry::<core::ServiceAccount>(),
         entry::<coordination::Lease>(),
+        entry::<rbac::ClusterRole>(),
+        entry::<rbac::ClusterRoleBinding>(),
+        entry::<rbac::Role>(),
+        entry::<rbac::RoleBinding>(),
         // Subresource kinds.
         entry::<core::Binding>(),
         entry::<autoscaling::Scale>(),

@@ -20,6 +20,42 @@ pub(super) static ROOTS: &[(&str, &str, &Message)] = &[
     ("v1", "ServiceAccount", &CORE_V1_SERVICE_ACCOUNT),
     ("v1", "Binding", &CORE_V1_BINDING),
     ("coordination.k8s.io/v1", "Lease", &COORDINATION_V1_LEASE),
+    (
+        "rbac.authorization.k8s.io/v1",
+        "ClusterRole",
+        &RBAC_V1_CLUSTER_ROLE,
+    ),
+    (
+        "rbac.authorization.k8s.io/v1",
+        "ClusterRoleBinding",
+        &RBAC_V1_CLUSTER_ROLE_BINDING,
+    ),
+    ("rbac.authorization.k8s.io/v1", "Role", &RBAC_V1_ROLE),
+    (
+        "rbac.authorization.k8s.io/v1",
+        "RoleBinding",
+        &RBAC_V1_ROLE_BINDING,
+    ),
+    (
+        "authorization.k8s.io/v1",
+        "SubjectAccessReview",
+        &AUTHORIZATION_V1_SUBJECT_ACCESS_REVIEW,
+    ),
+    (
+        "authorization.k8s.io/v1",
+        "SelfSubjectAccessReview",
+        &AUTHORIZATION_V1_SELF_SUBJECT_ACCESS_REVIEW,
+    ),
+    (
+        "authorization.k8s.io/v1",
+        "LocalSubjectAccessReview",
+        &AUTHORIZATION_V1_LOCAL_SUBJECT_ACCESS_REVIEW,
+    ),
+    (
+        "authentication.k8s.io/v1",
+        "SelfSubjectReview",
+        &AUTHENTICATION_V1_SELF_SUBJECT_REVIEW,
+    ),
     ("autoscaling/v1", "Scale", &AUTOSCALING_V1_SCALE),
     ("*", "DeleteOptions", &META_V1_DELETE_OPTIONS),
     ("v1", "Status", &META_V1_STATUS),
@@ -40,6 +76,26 @@ pub(super) static ROOTS: &[(&str, &str, &Message)] = &[
         "coordination.k8s.io/v1",
         "LeaseList",
         &COORDINATION_V1_LEASE_LIST,
+    ),
+    (
+        "rbac.authorization.k8s.io/v1",
+        "ClusterRoleList",
+        &RBAC_V1_CLUSTER_ROLE_LIST,
+    ),
+    (
+        "rbac.authorization.k8s.io/v1",
+        "ClusterRoleBindingList",
+        &RBAC_V1_CLUSTER_ROLE_BINDING_LIST,
+    ),
+    (
+        "rbac.authorization.k8s.io/v1",
+        "RoleList",
+        &RBAC_V1_ROLE_LIST,
+    ),
+    (
+        "rbac.authorization.k8s.io/v1",
+        "RoleBindingList",
+        &RBAC_V1_ROLE_BINDING_LIST,
     ),
 ];
 
@@ -169,6 +225,108 @@ static COORDINATION_V1_LEASE: Message = Message {
     ],
 };
 
+static RBAC_V1_CLUSTER_ROLE: Message = Message {
+    name: "io.k8s.api.rbac.v1.ClusterRole",
+    fields: &[
+        Field::single(1, "metadata", Type::Message(&META_V1_OBJECT_META)),
+        Field::repeated(2, "rules", Type::Message(&RBAC_V1_POLICY_RULE)),
+        Field::single(
+            3,
+            "aggregationRule",
+            Type::Message(&RBAC_V1_AGGREGATION_RULE),
+        ),
+    ],
+};
+
+static RBAC_V1_CLUSTER_ROLE_BINDING: Message = Message {
+    name: "io.k8s.api.rbac.v1.ClusterRoleBinding",
+    fields: &[
+        Field::single(1, "metadata", Type::Message(&META_V1_OBJECT_META)),
+        Field::repeated(2, "subjects", Type::Message(&RBAC_V1_SUBJECT)),
+        Field::single(3, "roleRef", Type::Message(&RBAC_V1_ROLE_REF)),
+    ],
+};
+
+static RBAC_V1_ROLE: Message = Message {
+    name: "io.k8s.api.rbac.v1.Role",
+    fields: &[
+        Field::single(1, "metadata", Type::Message(&META_V1_OBJECT_META)),
+        Field::repeated(2, "rules", Type::Message(&RBAC_V1_POLICY_RULE)),
+    ],
+};
+
+static RBAC_V1_ROLE_BINDING: Message = Message {
+    name: "io.k8s.api.rbac.v1.RoleBinding",
+    fields: &[
+        Field::single(1, "metadata", Type::Message(&META_V1_OBJECT_META)),
+        Field::repeated(2, "subjects", Type::Message(&RBAC_V1_SUBJECT)),
+        Field::single(3, "roleRef", Type::Message(&RBAC_V1_ROLE_REF)),
+    ],
+};
+
+static AUTHORIZATION_V1_SUBJECT_ACCESS_REVIEW: Message = Message {
+    name: "io.k8s.api.authorization.v1.SubjectAccessReview",
+    fields: &[
+        Field::single(1, "metadata", Type::Message(&META_V1_OBJECT_META)),
+        Field::single(
+            2,
+            "spec",
+            Type::Message(&AUTHORIZATION_V1_SUBJECT_ACCESS_REVIEW_SPEC),
+        ),
+        Field::single(
+            3,
+            "status",
+            Type::Message(&AUTHORIZATION_V1_SUBJECT_ACCESS_REVIEW_STATUS),
+        ),
+    ],
+};
+
+static AUTHORIZATION_V1_SELF_SUBJECT_ACCESS_REVIEW: Message = Message {
+    name: "io.k8s.api.authorization.v1.SelfSubjectAccessReview",
+    fields: &[
+        Field::single(1, "metadata", Type::Message(&META_V1_OBJECT_META)),
+        Field::single(
+            2,
+            "spec",
+            Type::Message(&AUTHORIZATION_V1_SELF_SUBJECT_ACCESS_REVIEW_SPEC),
+        ),
+        Field::single(
+            3,
+            "status",
+            Type::Message(&AUTHORIZATION_V1_SUBJECT_ACCESS_REVIEW_STATUS),
+        ),
+    ],
+};
+
+static AUTHORIZATION_V1_LOCAL_SUBJECT_ACCESS_REVIEW: Message = Message {
+    name: "io.k8s.api.authorization.v1.LocalSubjectAccessReview",
+    fields: &[
+        Field::single(1, "metadata", Type::Message(&META_V1_OBJECT_META)),
+        Field::single(
+            2,
+            "spec",
+            Type::Message(&AUTHORIZATION_V1_SUBJECT_ACCESS_REVIEW_SPEC),
+        ),
+        Field::single(
+            3,
+            "status",
+            Type::Message(&AUTHORIZATION_V1_SUBJECT_ACCESS_REVIEW_STATUS),
+        ),
+    ],
+};
+
+static AUTHENTICATION_V1_SELF_SUBJECT_REVIEW: Message = Message {
+    name: "io.k8s.api.authentication.v1.SelfSubjectReview",
+    fields: &[
+        Field::single(1, "metadata", Type::Message(&META_V1_OBJECT_META)),
+        Field::single(
+            2,
+            "status",
+            Type::Message(&AUTHENTICATION_V1_SELF_SUBJECT_REVIEW_STATUS),
+        ),
+    ],
+};
+
 static AUTOSCALING_V1_SCALE: Message = Message {
     name: "io.k8s.api.autoscaling.v1.Scale",
     fields: &[
@@ -283,6 +441,38 @@ static COORDINATION_V1_LEASE_LIST: Message = Message {
     fields: &[
         Field::single(1, "metadata", Type::Message(&META_V1_LIST_META)),
         Field::repeated(2, "items", Type::Message(&COORDINATION_V1_LEASE)),
+    ],
+};
+
+static RBAC_V1_CLUSTER_ROLE_LIST: Message = Message {
+    name: "io.k8s.api.rbac.v1.ClusterRoleList",
+    fields: &[
+        Field::single(1, "metadata", Type::Message(&META_V1_LIST_META)),
+        Field::repeated(2, "items", Type::Message(&RBAC_V1_CLUSTER_ROLE)),
+    ],
+};
+
+static RBAC_V1_CLUSTER_ROLE_BINDING_LIST: Message = Message {
+    name: "io.k8s.api.rbac.v1.ClusterRoleBindingList",
+    fields: &[
+        Field::single(1, "metadata", Type::Message(&META_V1_LIST_META)),
+        Field::repeated(2, "items", Type::Message(&RBAC_V1_CLUSTER_ROLE_BINDING)),
+    ],
+};
+
+static RBAC_V1_ROLE_LIST: Message = Message {
+    name: "io.k8s.api.rbac.v1.RoleList",
+    fields: &[
+        Field::single(1, "metadata", Type::Message(&META_V1_LIST_META)),
+        Field::repeated(2, "items", Type::Message(&RBAC_V1_ROLE)),
+    ],
+};
+
+static RBAC_V1_ROLE_BINDING_LIST: Message = Message {
+    name: "io.k8s.api.rbac.v1.RoleBindingList",
+    fields: &[
+        Field::single(1, "metadata", Type::Message(&META_V1_LIST_META)),
+        Field::repeated(2, "items", Type::Message(&RBAC_V1_ROLE_BINDING)),
     ],
 };
 
@@ -619,6 +809,99 @@ static COORDINATION_V1_LEASE_SPEC: Message = Message {
         Field::single(6, "strategy", Type::String),
         Field::single(7, "preferredHolder", Type::String),
     ],
+};
+
+static RBAC_V1_POLICY_RULE: Message = Message {
+    name: "io.k8s.api.rbac.v1.PolicyRule",
+    fields: &[
+        Field::repeated(1, "verbs", Type::String),
+        Field::repeated(2, "apiGroups", Type::String),
+        Field::repeated(3, "resources", Type::String),
+        Field::repeated(4, "resourceNames", Type::String),
+        Field::repeated(5, "nonResourceURLs", Type::String),
+    ],
+};
+
+static RBAC_V1_AGGREGATION_RULE: Message = Message {
+    name: "io.k8s.api.rbac.v1.AggregationRule",
+    fields: &[Field::repeated(
+        1,
+        "clusterRoleSelectors",
+        Type::Message(&META_V1_LABEL_SELECTOR),
+    )],
+};
+
+static RBAC_V1_SUBJECT: Message = Message {
+    name: "io.k8s.api.rbac.v1.Subject",
+    fields: &[
+        Field::single(1, "kind", Type::String),
+        Field::omit_zero(2, "apiGroup", Type::String),
+        Field::single(3, "name", Type::String),
+        Field::omit_zero(4, "namespace", Type::String),
+    ],
+};
+
+static RBAC_V1_ROLE_REF: Message = Message {
+    name: "io.k8s.api.rbac.v1.RoleRef",
+    fields: &[
+        Field::single(1, "apiGroup", Type::String),
+        Field::single(2, "kind", Type::String),
+        Field::single(3, "name", Type::String),
+    ],
+};
+
+static AUTHORIZATION_V1_SUBJECT_ACCESS_REVIEW_SPEC: Message = Message {
+    name: "io.k8s.api.authorization.v1.SubjectAccessReviewSpec",
+    fields: &[
+        Field::single(
+            1,
+            "resourceAttributes",
+            Type::Message(&AUTHORIZATION_V1_RESOURCE_ATTRIBUTES),
+        ),
+        Field::single(
+            2,
+            "nonResourceAttributes",
+            Type::Message(&AUTHORIZATION_V1_NON_RESOURCE_ATTRIBUTES),
+        ),
+        Field::omit_zero(3, "user", Type::String),
+        Field::repeated(4, "groups", Type::String),
+        Field::omit_zero(6, "uid", Type::String),
+    ],
+};
+
+static AUTHORIZATION_V1_SUBJECT_ACCESS_REVIEW_STATUS: Message = Message {
+    name: "io.k8s.api.authorization.v1.SubjectAccessReviewStatus",
+    fields: &[
+        Field::single(1, "allowed", Type::Bool),
+        Field::omit_zero(2, "reason", Type::String),
+        Field::omit_zero(3, "evaluationError", Type::String),
+        Field::single(4, "denied", Type::Bool),
+    ],
+};
+
+static AUTHORIZATION_V1_SELF_SUBJECT_ACCESS_REVIEW_SPEC: Message = Message {
+    name: "io.k8s.api.authorization.v1.SelfSubjectAccessReviewSpec",
+    fields: &[
+        Field::single(
+            1,
+            "resourceAttributes",
+            Type::Message(&AUTHORIZATION_V1_RESOURCE_ATTRIBUTES),
+        ),
+        Field::single(
+            2,
+            "nonResourceAttributes",
+            Type::Message(&AUTHORIZATION_V1_NON_RESOURCE_ATTRIBUTES),
+        ),
+    ],
+};
+
+static AUTHENTICATION_V1_SELF_SUBJECT_REVIEW_STATUS: Message = Message {
+    name: "io.k8s.api.authentication.v1.SelfSubjectReviewStatus",
+    fields: &[Field::single(
+        1,
+        "userInfo",
+        Type::Message(&AUTHENTICATION_V1_USER_INFO),
+    )],
 };
 
 static AUTOSCALING_V1_SCALE_SPEC: Message = Message {
@@ -1138,6 +1421,58 @@ static CORE_V1_NODE_FEATURES: Message = Message {
     fields: &[Field::single(1, "supplementalGroupsPolicy", Type::Bool)],
 };
 
+static META_V1_LABEL_SELECTOR: Message = Message {
+    name: "io.k8s.apimachinery.pkg.apis.meta.v1.LabelSelector",
+    fields: &[
+        Field::map(1, "matchLabels", Type::String),
+        Field::repeated(
+            2,
+            "matchExpressions",
+            Type::Message(&META_V1_LABEL_SELECTOR_REQUIREMENT),
+        ),
+    ],
+};
+
+static AUTHORIZATION_V1_RESOURCE_ATTRIBUTES: Message = Message {
+    name: "io.k8s.api.authorization.v1.ResourceAttributes",
+    fields: &[
+        Field::omit_zero(1, "namespace", Type::String),
+        Field::omit_zero(2, "verb", Type::String),
+        Field::omit_zero(3, "group", Type::String),
+        Field::omit_zero(4, "version", Type::String),
+        Field::omit_zero(5, "resource", Type::String),
+        Field::omit_zero(6, "subresource", Type::String),
+        Field::omit_zero(7, "name", Type::String),
+        Field::single(
+            8,
+            "fieldSelector",
+            Type::Message(&AUTHORIZATION_V1_FIELD_SELECTOR_ATTRIBUTES),
+        ),
+        Field::single(
+            9,
+            "labelSelector",
+            Type::Message(&AUTHORIZATION_V1_LABEL_SELECTOR_ATTRIBUTES),
+        ),
+    ],
+};
+
+static AUTHORIZATION_V1_NON_RESOURCE_ATTRIBUTES: Message = Message {
+    name: "io.k8s.api.authorization.v1.NonResourceAttributes",
+    fields: &[
+        Field::omit_zero(1, "path", Type::String),
+        Field::omit_zero(2, "verb", Type::String),
+    ],
+};
+
+static AUTHENTICATION_V1_USER_INFO: Message = Message {
+    name: "io.k8s.api.authentication.v1.UserInfo",
+    fields: &[
+        Field::omit_zero(1, "username", Type::String),
+        Field::omit_zero(2, "uid", Type::String),
+        Field::repeated(3, "groups", Type::String),
+    ],
+};
+
 static META_V1_STATUS_CAUSE: Message = Message {
     name: "io.k8s.apimachinery.pkg.apis.meta.v1.StatusCause",
     fields: &[
@@ -1469,18 +1804,6 @@ static CORE_V1_POD_DNS_CONFIG_OPTION: Message = Message {
     ],
 };
 
-static META_V1_LABEL_SELECTOR: Message = Message {
-    name: "io.k8s.apimachinery.pkg.apis.meta.v1.LabelSelector",
-    fields: &[
-        Field::map(1, "matchLabels", Type::String),
-        Field::repeated(
-            2,
-            "matchExpressions",
-            Type::Message(&META_V1_LABEL_SELECTOR_REQUIREMENT),
-        ),
-    ],
-};
-
 static CORE_V1_EPHEMERAL_CONTAINER_COMMON: Message = Message {
     name: "io.k8s.api.core.v1.EphemeralContainerCommon",
     fields: &[
@@ -1620,6 +1943,39 @@ static CORE_V1_NODE_RUNTIME_HANDLER_FEATURES: Message = Message {
     fields: &[
         Field::single(1, "recursiveReadOnlyMounts", Type::Bool),
         Field::single(2, "userNamespaces", Type::Bool),
+    ],
+};
+
+static META_V1_LABEL_SELECTOR_REQUIREMENT: Message = Message {
+    name: "io.k8s.apimachinery.pkg.apis.meta.v1.LabelSelectorRequirement",
+    fields: &[
+        Field::single(1, "key", Type::String),
+        Field::single(2, "operator", Type::String),
+        Field::repeated(3, "values", Type::String),
+    ],
+};
+
+static AUTHORIZATION_V1_FIELD_SELECTOR_ATTRIBUTES: Message = Message {
+    name: "io.k8s.api.authorization.v1.FieldSelectorAttributes",
+    fields: &[
+        Field::omit_zero(1, "rawSelector", Type::String),
+        Field::repeated(
+            2,
+            "requirements",
+            Type::Message(&META_V1_FIELD_SELECTOR_REQUIREMENT),
+        ),
+    ],
+};
+
+static AUTHORIZATION_V1_LABEL_SELECTOR_ATTRIBUTES: Message = Message {
+    name: "io.k8s.api.authorization.v1.LabelSelectorAttributes",
+    fields: &[
+        Field::omit_zero(1, "rawSelector", Type::String),
+        Field::repeated(
+            2,
+            "requirements",
+            Type::Message(&META_V1_LABEL_SELECTOR_REQUIREMENT),
+        ),
     ],
 };
 
@@ -2071,15 +2427,6 @@ static CORE_V1_WEIGHTED_POD_AFFINITY_TERM: Message = Message {
     ],
 };
 
-static META_V1_LABEL_SELECTOR_REQUIREMENT: Message = Message {
-    name: "io.k8s.apimachinery.pkg.apis.meta.v1.LabelSelectorRequirement",
-    fields: &[
-        Field::single(1, "key", Type::String),
-        Field::single(2, "operator", Type::String),
-        Field::repeated(3, "values", Type::String),
-    ],
-};
-
 static CORE_V1_CONTAINER_STATE_WAITING: Message = Message {
     name: "io.k8s.api.core.v1.ContainerStateWaiting",
     fields: &[
@@ -2129,6 +2476,15 @@ static CORE_V1_PORT_STATUS: Message = Message {
         Field::single(1, "port", Type::Int32),
         Field::single(2, "protocol", Type::String),
         Field::single(3, "error", Type::String),
+    ],
+};
+
+static META_V1_FIELD_SELECTOR_REQUIREMENT: Message = Message {
+    name: "io.k8s.apimachinery.pkg.apis.meta.v1.FieldSelectorRequirement",
+    fields: &[
+        Field::single(1, "key", Type::String),
+        Field::single(2, "operator", Type::String),
+        Field::repeated(3, "values", Type::String),
     ],
 };
 

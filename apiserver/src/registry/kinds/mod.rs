@@ -13,6 +13,7 @@ pub mod node;
 pub mod pod;
 pub mod print;
 pub mod quantity;
+pub mod rbac;
 pub mod replication_controller;
 pub mod service;
 pub mod service_account;
@@ -166,6 +167,62 @@ pub fn all() -> Vec<ResourceInfo> {
             definition: "io.k8s.api.coordination.v1.Lease",
             strategy: Box::new(Typed(lease::LeaseStrategy)),
         },
+        ResourceInfo {
+            group: rbac::GROUP,
+            version: "v1",
+            kind: "ClusterRole",
+            plural: "clusterroles",
+            singular: "clusterrole",
+            namespaced: false,
+            short_names: &[],
+            categories: &[],
+            subresources: &[],
+            has_status: false,
+            definition: "io.k8s.api.rbac.v1.ClusterRole",
+            strategy: Box::new(Typed(rbac::ClusterRoleStrategy)),
+        },
+        ResourceInfo {
+            group: rbac::GROUP,
+            version: "v1",
+            kind: "ClusterRoleBinding",
+            plural: "clusterrolebindings",
+            singular: "clusterrolebinding",
+            namespaced: false,
+            short_names: &[],
+            categories: &[],
+            subresources: &[],
+            has_status: false,
+            definition: "io.k8s.api.rbac.v1.ClusterRoleBinding",
+            strategy: Box::new(Typed(rbac::ClusterRoleBindingStrategy)),
+        },
+        ResourceInfo {
+            group: rbac::GROUP,
+            version: "v1",
+            kind: "Role",
+            plural: "roles",
+            singular: "role",
+            namespaced: true,
+            short_names: &[],
+            categories: &[],
+            subresources: &[],
+            has_status: false,
+            definition: "io.k8s.api.rbac.v1.Role",
+            strategy: Box::new(Typed(rbac::RoleStrategy)),
+        },
+        ResourceInfo {
+            group: rbac::GROUP,
+            version: "v1",
+            kind: "RoleBinding",
+            plural: "rolebindings",
+            singular: "rolebinding",
+            namespaced: true,
+            short_names: &[],
+            categories: &[],
+            subresources: &[],
+            has_status: false,
+            definition: "io.k8s.api.rbac.v1.RoleBinding",
+            strategy: Box::new(Typed(rbac::RoleBindingStrategy)),
+        },
     ]
 }
 
@@ -189,7 +246,11 @@ mod tests {
                 "events",
                 "configmaps",
                 "serviceaccounts",
-                "leases"
+                "leases",
+                "clusterroles",
+                "clusterrolebindings",
+                "roles",
+                "rolebindings"
             ]
         );
     }

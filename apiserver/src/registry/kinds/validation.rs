@@ -437,6 +437,8 @@ pub enum NameRule {
     Dns1123Label,
     /// Services.
     Dns1035Label,
+    /// RBAC kinds: anything usable as one URL path segment.
+    PathSegment,
 }
 
 impl NameRule {
@@ -453,8 +455,21 @@ impl NameRule {
             Self::Dns1123Subdomain => is_dns1123_subdomain(name),
             Self::Dns1123Label => is_dns1123_label(name),
             Self::Dns1035Label => is_dns1035_label(name),
+            Self::PathSegment => is_path_segment_name(name),
         }
     }
+}
+
+/// Upstream's `path.IsValidPathSegmentName`.
+fn is_path_segment_name(name: &str) -> Vec<String> {
+    if name == "." || name == ".." {
+        return vec![format!("may not be '{name}'")];
+    }
+    ['/', '%']
+        .iter()
+        .filter(|c| name.contains(**c))
+        .map(|c| format!("may not contain '{c}'"))
+        .collect()
 }
 
 /// Upstream replaces the last two characters by "a" (sic).

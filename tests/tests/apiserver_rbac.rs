@@ -1,0 +1,343 @@
+//! Authorization on the secure port with `--authorization-mode=Node,RBAC`:
+//! the real kubectl makes a Role and RoleBinding that work in their namespace
+//! and nowhere else; `kubectl auth can-i` and SubjectAccessReviews answer
+//! from the same rules; a kubelet's certificate may change only its own Node,
+//! Lease and pods, read only its pods and what they use, and nothing else; the
+//! bootstrap roles are there and come back after a restart.
+
+use e2e_tests::secure::{text, SecureApiServer};
+use serde_json::{json, Value};
+
+const MODES: &str = "--authorization-mode=Node,RBAC";
+
+#[test]
+fn a_role_works_in_its_namespace_and_nowhere_else() {
+    let api = SecureApiServer::start(&[MODES]).unwrap();
+    let admin = api.identity("admin", &["system:masters"]).unwrap();
+    let alice = api.identity("alice", &[]).unwrap();
+    for args in [
+        vec!["create", "namespace", "dev"],
+        // 1.33 sends these as protobuf.
+        vec![
+            "create",
+            "role",
+            "pod-reader",
+            "-n",
+            "dev",
+            "--verb=get,list,watch",
+            "--resource=pods",
+        ],
+        vec![
+            "create",
+            "rolebinding",
+            "alice-reads",
+            "-n",
+            "dev",
+            "--role=pod-reader",
+            "--user=alice",
+        ],
+        vec!["run", "web", "-n", "dev", "--image=nginx"],
+        vec!["run", "web", "-n", "default", "--image=nginx"],
+    ] {
+        let out = api.kubectl(33, &admin, &args);
+        assert!(out.status.success(), "{args:?}: {}", text(&out));
+    }
+    let out = api.kubectl(
+        33,
+        &admin,
+        &["get", "rolebindings", "-n", "dev", "-o", "wide"],
+    );
+    assert!(text(&out).contains("Role/pod-reader"), "{}", text(&out));
+    assert!(text(&out).contains("alice"), "{}", text(&out));
+
+    for minor in [27, 33] {
+        let out = api.kubectl(minor, &alice, &["get", "pods", "-n", "dev", "-o", "name"]);
+        assert!(out.status.success(), "1.{minor}: {}", text(&out));
+        assert_eq!(text(&out).trim(), "pod/web");
+        let out = api.kubectl(minor, &alice, &["get", "pods", "-n", "default"]);
+        assert!(!out.status.success());
+        assert!(
+            text(&out).contains("Error from server (Forbidden): pods is forbidden: User \"alice\" cannot list resource \"pods\" in API group \"\" in the namespace \"default\""),
+            "1.{minor}: {}",
+            text(&out)
+        );
+        let out = api.kubectl(minor, &alice, &["delete", "pod", "web", "-n", "dev"]);
+        assert!(
+            text(&out).contains(
+                "pods \"web\" is forbidden: User \"alice\" cannot delete resource \"pods\""
+            ),
+            "1.{minor}: {}",
+            text(&out)
+        );
+    }
+    let can = |args: &[&str]| {
+        String::from_utf8_lossy(&api.kubectl(33, &alice, args).stdout)
+            .trim()
+            .to_string()
+    };
+    assert_eq!(can(&["auth", "can-i", "list", "pods", "-n", "dev"]), "yes");
+    assert_eq!(
+        can(&["auth", "can-i", "list", "pods", "-n", "default"]),
+        "no"
+    );
+    assert_eq!(can(&["auth", "can-i", "create", "clusterroles"]), "no");
+    let whoami = text(&api.kubectl(
+        33,
+        &alice,
+        &[
+            "auth",
+            "whoami",
+            "-o",
+            "jsonpath={.status.userInfo.username} {.status.userInfo.groups}",
+        ],
+    ));
+    assert_eq!(whoami.trim(), "alice [\"system:authenticated\"]");
+
+    // A SubjectAccessReview asks the same question for someone else.
+    let review = |ns: &str| {
+        json!({"apiVersion": "authorization.k8s.io/v1", "kind": "SubjectAccessReview",
+               "spec": {"user": "alice", "resourceAttributes": {"namespace": ns, "verb": "get", "resource": "pods"}}})
+        .to_string()
+    };
+    let sar = "/apis/authorization.k8s.io/v1/subjectaccessreviews";
+    let (code, body) = api.curl(Some(&admin), "POST", sar, Some(&review("dev")));
+    assert_eq!(code, 201, "{body}");
+    assert_eq!(json_of(&body)["status"]["allowed"], json!(true), "{body}");
+    let (_, body) = api.curl(Some(&admin), "POST", sar, Some(&review("default")));
+    assert_eq!(json_of(&body)["status"]["allowed"], json!(false), "{body}");
+    // ... but alice may not ask about others.
+    let (code, _) = api.curl(Some(&alice), "POST", sar, Some(&review("dev")));
+    assert_eq!(code, 403);
+    let (code, body) = api.curl(
+        Some(&admin),
+        "POST",
+        sar,
+        Some(r#"{"spec": {"user": "x"}}"#),
+    );
+    assert_eq!(code, 422, "{body}");
+
+    // Anonymous: health yes, anything else 401; alice: discovery yes, metrics no.
+    assert_eq!(api.curl(None, "GET", "/healthz", None).0, 200);
+    assert_eq!(api.curl(None, "GET", "/api/v1/namespaces", None).0, 401);
+    assert_eq!(api.curl(Some(&alice), "GET", "/apis", None).0, 200);
+    let (code, body) = api.curl(Some(&alice), "GET", "/metrics", None);
+    assert_eq!(code, 403, "{body}");
+    assert_eq!(
+        json_of(&body)["message"],
+        json!("forbidden: User \"alice\" cannot get path \"/metrics\"")
+    );
+}
+
+fn json_of(body: &str) -> Value {
+    serde_json::from_str(body).unwrap_or_else(|e| panic!("{e}: {body}"))
+}
+
+fn node_json(name: &str) -> String {
+    json!({"apiVersion": "v1", "kind": "Node", "metadata": {"name": name}}).to_string()
+}
+
+fn pod_json(name: &str, node: &str, config_map: &str) -> String {
+    json!({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": name},
+           "spec": {"nodeName": node, "containers": [{"name": "c", "image": "busybox",
+                    "envFrom": [{"configMapRef": {"name": config_map}}]}]}})
+    .to_string()
+}
+
+fn lease_json(name: &str) -> String {
+    json!({"apiVersion": "coordination.k8s.io/v1", "kind": "Lease", "metadata": {"name": name},
+           "spec": {"holderIdentity": name}})
+    .to_string()
+}
+
+#[test]
+fn a_kubelet_may_touch_only_its_own_node_and_pods() {
+    let api = SecureApiServer::start(&[MODES]).unwrap();
+    let admin = api.identity("admin", &["system:masters"]).unwrap();
+    let n1 = api.identity("system:node:n1", &["system:nodes"]).unwrap();
+    let as_admin = |method: &str, path: &str, body: Option<&str>| {
+        let (code, text) = api.curl(Some(&admin), method, path, body);
+        assert!(code < 300, "{method} {path}: {code} {text}");
+    };
+    as_admin("POST", "/api/v1/nodes", Some(&node_json("n2")));
+    for (cm, _) in [("cfg-n1", ()), ("cfg-n2", ())] {
+        as_admin(
+            "POST",
+            "/api/v1/namespaces/default/configmaps",
+            Some(&json!({"metadata": {"name": cm}, "data": {"k": "v"}}).to_string()),
+        );
+    }
+    as_admin(
+        "POST",
+        "/api/v1/namespaces/default/pods",
+        Some(&pod_json("on-n1", "n1", "cfg-n1")),
+    );
+    as_admin(
+        "POST",
+        "/api/v1/namespaces/default/pods",
+        Some(&pod_json("on-n2", "n2", "cfg-n2")),
+    );
+
+    let node =
+        |method: &str, path: &str, body: Option<&str>| api.curl(Some(&n1), method, path, body);
+    let allowed = [
+        ("POST", "/api/v1/nodes".to_string(), Some(node_json("n1"))),
+        ("PATCH", "/api/v1/nodes/n1/status".into(), Some(r#"{"status":{"phase":"Running"}}"#.into())),
+        ("GET", "/api/v1/nodes/n2".into(), None),
+        ("GET", "/api/v1/pods?fieldSelector=spec.nodeName%3Dn1".into(), None),
+        ("GET", "/api/v1/namespaces/default/pods/on-n1".into(), None),
+        ("PATCH", "/api/v1/namespaces/default/pods/on-n1/status".into(), Some(r#"{"status":{"message":"hi"}}"#.into())),
+        ("GET", "/api/v1/namespaces/default/configmaps/cfg-n1".into(), None),
+        ("GET", "/api/v1/namespaces/default/services".into(), None),
+        ("POST", "/apis/coordination.k8s.io/v1/namespaces/kube-node-lease/leases".into(), Some(lease_json("n1"))),
+        ("PUT", "/apis/coordination.k8s.io/v1/namespaces/kube-node-lease/leases/n1".into(), Some(lease_json("n1"))),
+        ("POST", "/api/v1/namespaces/default/events".into(), Some(json!({"metadata": {"name": "e1"}, "involvedObject": {"kind": "Node", "name": "n1"}, "reason": "Starting", "message": "m", "type": "Normal"}).to_string())),
+    ];
+    for (method, path, body) in &allowed {
+        let (code, text) = node(method, path, body.as_deref());
+        assert!(code < 300, "n1 {method} {path}: {code} {text}");
+    }
+    let forbidden = [
+        ("POST", "/api/v1/nodes", Some(node_json("n3")), "node \"n1\" is not allowed to modify node \"n3\""),
+        ("DELETE", "/api/v1/nodes/n2", None, "nodes \"n2\" is forbidden: User \"system:node:n1\" cannot delete resource \"nodes\" in API group \"\" at the cluster scope: node 'n1' cannot modify node 'n2'"),
+        ("PATCH", "/api/v1/nodes/n2/status", Some(r#"{"status":{}}"#.into()), "cannot modify node 'n2'"),
+        ("GET", "/api/v1/pods", None, "can only list/watch pods with spec.nodeName=n1 field selector"),
+        ("GET", "/api/v1/pods?fieldSelector=spec.nodeName%3Dn2", None, "field selector"),
+        ("GET", "/api/v1/namespaces/default/pods/on-n2", None, "no relationship found between node 'n1' and this object"),
+        ("PATCH", "/api/v1/namespaces/default/pods/on-n2/status", Some(r#"{"status":{}}"#.into()), "no relationship"),
+        ("DELETE", "/api/v1/namespaces/default/pods/on-n2", None, "no relationship"),
+        ("GET", "/api/v1/namespaces/default/configmaps/cfg-n2", None, "no relationship"),
+        ("GET", "/api/v1/namespaces/default/configmaps", None, "can only read individual configmaps"),
+        ("POST", "/apis/coordination.k8s.io/v1/namespaces/kube-node-lease/leases", Some(lease_json("n2")), "is not allowed to modify lease \"n2\""),
+        ("POST", "/apis/rbac.authorization.k8s.io/v1/clusterroles", Some(json!({"metadata": {"name": "mine"}, "rules": []}).to_string()), "cannot create resource \"clusterroles\" in API group \"rbac.authorization.k8s.io\""),
+        ("GET", "/api/v1/namespaces/kube-system/configmaps/cfg-n1", None, "no relationship"),
+    ];
+    for (method, path, body, message) in &forbidden {
+        let (code, text) = node(method, path, body.as_deref());
+        assert_eq!(code, 403, "n1 {method} {path}: {text}");
+        let status = json_of(&text);
+        assert_eq!(status["reason"], json!("Forbidden"), "{text}");
+        assert!(
+            status["message"].as_str().unwrap_or("").contains(message),
+            "n1 {method} {path}: {text}"
+        );
+    }
+    // The pod bound to n1 may go; n2 and its pod are untouched.
+    let (code, text) = node("DELETE", "/api/v1/namespaces/default/pods/on-n1", None);
+    assert!(code < 300, "{code} {text}");
+    assert_eq!(
+        api.curl(Some(&admin), "GET", "/api/v1/nodes/n2", None).0,
+        200
+    );
+    assert_eq!(
+        api.curl(
+            Some(&admin),
+            "GET",
+            "/api/v1/namespaces/default/pods/on-n2",
+            None
+        )
+        .0,
+        200
+    );
+}
+
+#[test]
+fn bootstrap_roles_exist_and_come_back() {
+    let mut api = SecureApiServer::start(&[MODES]).unwrap();
+    let admin = api.identity("admin", &["system:masters"]).unwrap();
+    let out = api.kubectl(33, &admin, &["get", "clusterroles", "-o", "name"]);
+    for role in [
+        "cluster-admin",
+        "admin",
+        "edit",
+        "view",
+        "system:discovery",
+        "system:basic-user",
+        "system:public-info-viewer",
+        "system:kube-scheduler",
+        "system:kube-controller-manager",
+        "system:node-proxier",
+        "system:kube-dns",
+        "system:kubelet-api-admin",
+    ] {
+        assert!(
+            text(&out).contains(&format!("clusterrole.rbac.authorization.k8s.io/{role}\n")),
+            "{role} missing: {}",
+            text(&out)
+        );
+    }
+    // The components' identities may do their work, and not more.
+    let proxy = api.identity("system:kube-proxy", &[]).unwrap();
+    assert_eq!(
+        api.curl(
+            Some(&proxy),
+            "GET",
+            "/api/v1/endpoints?watch=1&timeoutSeconds=1",
+            None
+        )
+        .0,
+        200
+    );
+    assert_eq!(api.curl(Some(&proxy), "GET", "/api/v1/pods", None).0, 403);
+    let scheduler = api.identity("system:kube-scheduler", &[]).unwrap();
+    assert_eq!(
+        api.curl(Some(&scheduler), "GET", "/api/v1/pods", None).0,
+        200
+    );
+    assert_eq!(
+        api.curl(Some(&scheduler), "DELETE", "/api/v1/nodes/x", None)
+            .0,
+        403
+    );
+
+    // A role losing a rule gets it back at the next start; one that opts out
+    // of updates keeps the admin's change.
+    let out = api.kubectl(
+        33,
+        &admin,
+        &[
+            "patch",
+            "clusterrole",
+            "system:node-proxier",
+            "--type=json",
+            "-p",
+            r#"[{"op":"replace","path":"/rules","value":[]}]"#,
+        ],
+    );
+    assert!(out.status.success(), "{}", text(&out));
+    let out = api.kubectl(
+        33,
+        &admin,
+        &[
+            "annotate",
+            "--overwrite",
+            "clusterrole",
+            "view",
+            "rbac.authorization.kubernetes.io/autoupdate=false",
+        ],
+    );
+    assert!(out.status.success(), "{}", text(&out));
+    let out = api.kubectl(
+        33,
+        &admin,
+        &[
+            "patch",
+            "clusterrole",
+            "view",
+            "--type=json",
+            "-p",
+            r#"[{"op":"replace","path":"/rules","value":[]}]"#,
+        ],
+    );
+    assert!(out.status.success(), "{}", text(&out));
+    api.restart().unwrap();
+    assert_eq!(
+        api.curl(Some(&proxy), "GET", "/api/v1/services", None).0,
+        200
+    );
+    let out = api.kubectl(
+        33,
+        &admin,
+        &["get", "clusterrole", "view", "-o", "jsonpath={.rules}"],
+    );
+    assert_eq!(text(&out).trim(), "[]", "{}", text(&out));
+}
