@@ -4,8 +4,8 @@
 //! protocol (kube-rs). Exits with the command's exit code, as kubectl does.
 
 use k8s_openapi::api::core::v1::Pod;
-use kube::api::{Api, AttachParams};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Status;
+use kube::api::{Api, AttachParams};
 
 use crate::cli::ExecArgs;
 use crate::commands::logs::pod_for;
