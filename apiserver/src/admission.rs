@@ -3,7 +3,8 @@
 //! give them back); a new namespace gets its `default` ServiceAccount; a new
 //! pod tolerates its node becoming not-ready or unreachable for a while
 //! (upstream's DefaultTolerationSeconds plugin), after which the node
-//! lifecycle controller evicts it.
+//! lifecycle controller evicts it; a pod runs as a service account
+//! (`default` unless it names one that exists).
 //!
 //! The `default` ServiceAccount is made here, in the apiserver, rather than
 //! by a controller: every namespace has one from the moment it exists.
@@ -54,8 +55,36 @@ pub async fn before_create(
     }
     if info.plural == "pods" && info.group.is_empty() {
         add_default_tolerations(&api.toleration_seconds, obj);
+        set_service_account(api, obj).await?;
     }
     let _ = dry_run;
+    Ok(())
+}
+
+/// Upstream's ServiceAccount admission: a pod runs as `default` unless it
+/// names a service account, which must exist in its namespace.
+async fn set_service_account(api: &Api, pod: &mut Value) -> ApiResult<()> {
+    let ns = meta::namespace(pod).unwrap_or("").to_string();
+    let Some(spec) = pod.get_mut("spec").and_then(Value::as_object_mut) else {
+        return Ok(());
+    };
+    let name = match spec.get("serviceAccountName").and_then(Value::as_str) {
+        Some(n) if !n.is_empty() => n.to_string(),
+        _ => match spec.get("serviceAccount").and_then(Value::as_str) {
+            Some(n) if !n.is_empty() => n.to_string(),
+            _ => "default".to_string(),
+        },
+    };
+    spec.insert("serviceAccountName".into(), json!(name));
+    spec.insert("serviceAccount".into(), json!(name));
+    let key = format!("{}/serviceaccounts/{ns}/{name}", api.prefix);
+    // The cache may not have seen a service account created just now.
+    if api.cache.get(&key).is_none() && api.store.get(&key).await?.is_none() {
+        return Err(ApiError::forbidden(format!(
+            "pods \"{}\" is forbidden: error looking up service account {ns}/{name}: serviceaccount \"{name}\" not found",
+            meta::name(pod).unwrap_or("")
+        )));
+    }
     Ok(())
 }
 

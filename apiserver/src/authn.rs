@@ -47,6 +47,7 @@ pub struct Authenticator {
     /// one is required to be present for the request to count.
     pub client_certs: bool,
     tokens: HashMap<String, UserInfo>,
+    service_accounts: Option<crate::serviceaccount::TokenAuthenticator>,
 }
 
 impl Authenticator {
@@ -58,7 +59,15 @@ impl Authenticator {
         Ok(Self {
             client_certs,
             tokens,
+            service_accounts: None,
         })
+    }
+
+    /// Also accept service account tokens (they do not make authentication
+    /// required by themselves: every server can issue them).
+    pub fn with_service_accounts(mut self, sa: crate::serviceaccount::TokenAuthenticator) -> Self {
+        self.service_accounts = Some(sa);
+        self
     }
 
     /// Whether requests must authenticate at all.
@@ -82,8 +91,16 @@ impl Authenticator {
                 .map(str::trim);
             // A token that does not authenticate is a 401 even with a
             // certificate, as upstream's union authenticator ends up.
-            return match token.and_then(|t| self.tokens.get(t)) {
-                Some(user) => Ok(Some(user.clone())),
+            if let Some(user) = token.and_then(|t| self.tokens.get(t)) {
+                return Ok(Some(user.clone()));
+            }
+            let sa = token.zip(self.service_accounts.as_ref());
+            return match sa.and_then(|(t, sa)| sa.authenticate(t)) {
+                Some(Ok(user)) => Ok(Some(user)),
+                Some(Err(why)) => {
+                    tracing::debug!(reason = why, "service account token rejected");
+                    Err(unauthorized())
+                }
                 None if !self.enabled() => Ok(None),
                 None => Err(unauthorized()),
             };

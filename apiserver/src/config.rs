@@ -50,6 +50,24 @@ pub struct Config {
     #[arg(long, value_delimiter = ',', default_value = "AlwaysAllow")]
     pub authorization_mode: Vec<String>,
 
+    /// The private key (ECDSA P-256, PKCS#8 PEM) that signs service account
+    /// tokens. Without it one is made in --cert-dir/sa.key.
+    #[arg(long)]
+    pub service_account_signing_key_file: Option<std::path::PathBuf>,
+
+    /// Public keys (PEM) whose service account tokens are also accepted
+    /// (e.g. the previous signing key during a rotation). Repeatable.
+    #[arg(long)]
+    pub service_account_key_file: Vec<std::path::PathBuf>,
+
+    /// The `iss` of the tokens this server issues (the first) and accepts.
+    #[arg(long, default_value = "https://kubernetes.default.svc.cluster.local")]
+    pub service_account_issuer: Vec<String>,
+
+    /// Audiences a token must be meant for (default: the first issuer).
+    #[arg(long, value_delimiter = ',')]
+    pub api_audiences: Vec<String>,
+
     /// Where the self-signed serving certificate is kept (apiserver.crt/.key).
     #[arg(long, default_value = "/var/run/kubernetes")]
     pub cert_dir: std::path::PathBuf,

@@ -26,6 +26,7 @@ pub mod protobuf;
 pub mod registry;
 pub mod selectors;
 pub mod server;
+pub mod serviceaccount;
 pub mod storage;
 pub mod strategy;
 pub mod table;

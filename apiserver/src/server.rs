@@ -44,6 +44,10 @@ pub async fn build(config: &Config, store: Arc<dyn Store>) -> anyhow::Result<Arc
             unreachable: config.default_unreachable_toleration_seconds,
         },
         authz,
+        tokens: Arc::new(
+            crate::serviceaccount::Tokens::from_config(config)
+                .context("service account token keys")?,
+        ),
     });
     crate::admission::rebuild_allocations(&api)
         .await
@@ -164,10 +168,16 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         None
     };
     if let Some((listener, tls)) = secure {
+        let service_accounts = crate::serviceaccount::TokenAuthenticator::new(
+            api.tokens.clone(),
+            api.cache.clone(),
+            &api.prefix,
+        );
         let authn = crate::authn::Authenticator::new(
             config.client_ca_file.is_some(),
             config.token_auth_file.as_deref(),
-        )?;
+        )?
+        .with_service_accounts(service_accounts);
         if !authn.enabled() {
             tracing::warn!(
                 "no --client-ca-file or --token-auth-file: the secure port accepts every request"

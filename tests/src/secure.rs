@@ -67,6 +67,8 @@ impl SecureApiServer {
             format!("--tls-cert-file={}", cert.display()),
             format!("--tls-private-key-file={}", key.display()),
             format!("--client-ca-file={}", ca_file.display()),
+            // Made keys (the service account signing key) stay in the test's dir.
+            format!("--cert-dir={}", dir.path().join("certs").display()),
         ];
         args.extend(extra.iter().map(|s| s.to_string()));
         let server = Self::run(dir.path(), &args)?;
@@ -129,13 +131,36 @@ impl SecureApiServer {
         path: &str,
         body: Option<&str>,
     ) -> (u16, String) {
+        let mut creds = Vec::new();
+        if let Some(who) = who {
+            creds = vec![
+                "--cert".to_string(),
+                who.cert.display().to_string(),
+                "--key".to_string(),
+                who.key.display().to_string(),
+            ];
+        }
+        self.curl_with(&creds, method, path, body)
+    }
+
+    /// As [`Self::curl`], authenticating with a bearer token.
+    pub fn curl_token(&self, token: &str, method: &str, path: &str) -> (u16, String) {
+        let header = vec!["-H".to_string(), format!("Authorization: Bearer {token}")];
+        self.curl_with(&header, method, path, None)
+    }
+
+    fn curl_with(
+        &self,
+        creds: &[String],
+        method: &str,
+        path: &str,
+        body: Option<&str>,
+    ) -> (u16, String) {
         let mut cmd = Command::new("curl");
         cmd.args(["-s", "--noproxy", "*", "-X", method, "-w", "\n%{http_code}"])
             .arg("--cacert")
-            .arg(&self.ca_file);
-        if let Some(who) = who {
-            cmd.arg("--cert").arg(&who.cert).arg("--key").arg(&who.key);
-        }
+            .arg(&self.ca_file)
+            .args(creds);
         if let Some(body) = body {
             let ct = if method == "PATCH" {
                 "application/merge-patch+json"

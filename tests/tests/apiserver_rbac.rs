@@ -188,6 +188,7 @@ fn a_kubelet_may_touch_only_its_own_node_and_pods() {
         ("PATCH", "/api/v1/namespaces/default/pods/on-n1/status".into(), Some(r#"{"status":{"message":"hi"}}"#.into())),
         ("GET", "/api/v1/namespaces/default/configmaps/cfg-n1".into(), None),
         ("GET", "/api/v1/namespaces/default/services".into(), None),
+        ("POST", "/api/v1/namespaces/default/serviceaccounts/default/token".into(), Some(json!({"spec": {"boundObjectRef": {"kind": "Pod", "apiVersion": "v1", "name": "on-n1"}}}).to_string())),
         ("POST", "/apis/coordination.k8s.io/v1/namespaces/kube-node-lease/leases".into(), Some(lease_json("n1"))),
         ("PUT", "/apis/coordination.k8s.io/v1/namespaces/kube-node-lease/leases/n1".into(), Some(lease_json("n1"))),
         ("POST", "/api/v1/namespaces/default/events".into(), Some(json!({"metadata": {"name": "e1"}, "involvedObject": {"kind": "Node", "name": "n1"}, "reason": "Starting", "message": "m", "type": "Normal"}).to_string())),
@@ -210,6 +211,7 @@ fn a_kubelet_may_touch_only_its_own_node_and_pods() {
         ("POST", "/apis/coordination.k8s.io/v1/namespaces/kube-node-lease/leases", Some(lease_json("n2")), "is not allowed to modify lease \"n2\""),
         ("POST", "/apis/rbac.authorization.k8s.io/v1/clusterroles", Some(json!({"metadata": {"name": "mine"}, "rules": []}).to_string()), "cannot create resource \"clusterroles\" in API group \"rbac.authorization.k8s.io\""),
         ("GET", "/api/v1/namespaces/kube-system/configmaps/cfg-n1", None, "no relationship"),
+        ("POST", "/api/v1/namespaces/default/serviceaccounts/other/token", Some(json!({"spec": {}}).to_string()), "no relationship"),
     ];
     for (method, path, body, message) in &forbidden {
         let (code, text) = node(method, path, body.as_deref());
@@ -340,4 +342,178 @@ fn bootstrap_roles_exist_and_come_back() {
         &["get", "clusterrole", "view", "-o", "jsonpath={.rules}"],
     );
     assert_eq!(text(&out).trim(), "[]", "{}", text(&out));
+}
+
+#[test]
+fn service_account_tokens_authenticate_until_revoked() {
+    let api = SecureApiServer::start(&[MODES]).unwrap();
+    let admin = api.identity("admin", &["system:masters"]).unwrap();
+    for args in [
+        vec!["create", "namespace", "ci"],
+        vec!["create", "serviceaccount", "builder", "-n", "ci"],
+        vec![
+            "create",
+            "rolebinding",
+            "builder-views",
+            "-n",
+            "ci",
+            "--clusterrole=view",
+            "--serviceaccount=ci:builder",
+        ],
+        vec!["run", "job", "-n", "ci", "--image=busybox"],
+    ] {
+        let out = api.kubectl(33, &admin, &args);
+        assert!(out.status.success(), "{args:?}: {}", text(&out));
+    }
+    let token_for = |extra: &[&str]| {
+        let mut args = vec!["create", "token", "builder", "-n", "ci"];
+        args.extend_from_slice(extra);
+        let out = api.kubectl(33, &admin, &args);
+        assert!(out.status.success(), "{}", text(&out));
+        String::from_utf8_lossy(&out.stdout).trim().to_string()
+    };
+    let token = token_for(&[]);
+    let (code, body) = api.curl_token(&token, "GET", "/api/v1/namespaces/ci/pods");
+    assert_eq!(code, 200, "{body}");
+    let (code, body) = api.curl_token(&token, "GET", "/api/v1/namespaces/default/pods");
+    assert_eq!(code, 403, "{body}");
+    assert!(
+        body.contains(
+            "User \\\"system:serviceaccount:ci:builder\\\" cannot list resource \\\"pods\\\""
+        ),
+        "{body}"
+    );
+    let (code, body) = api.curl_token(
+        &token,
+        "POST",
+        "/apis/authentication.k8s.io/v1/selfsubjectreviews",
+    );
+    assert_eq!(code, 400, "an empty body is not a review: {body}");
+
+    // A token from another key, a tampered one, an expired one: 401.
+    let key = std::fs::read_to_string(api.dir().join("certs/sa.key")).unwrap();
+    let iss = "https://kubernetes.default.svc.cluster.local".to_string();
+    let ours =
+        apiserver::serviceaccount::Tokens::new(&key, &[], vec![iss.clone()], vec![iss.clone()])
+            .unwrap();
+    let mut claims = match ours.verify(&token) {
+        Some(Ok(c)) => c,
+        other => panic!("the server's token does not verify with its key: {other:?}"),
+    };
+    let now = claims.iat;
+    claims.iat = now - 7200;
+    claims.nbf = now - 7200;
+    claims.exp = now - 3600;
+    let expired = ours.issue(&claims).unwrap();
+    assert_eq!(
+        api.curl_token(&expired, "GET", "/api/v1/namespaces/ci/pods")
+            .0,
+        401
+    );
+    let other = apiserver::serviceaccount::Tokens::new(
+        &std::fs::read_to_string(other_key(&api)).unwrap(),
+        &[],
+        vec![iss.clone()],
+        vec![iss],
+    )
+    .unwrap();
+    claims.exp = now + 3600;
+    let forged = other.issue(&claims).unwrap();
+    assert_eq!(
+        api.curl_token(&forged, "GET", "/api/v1/namespaces/ci/pods")
+            .0,
+        401
+    );
+    let mut tampered: Vec<String> = token.split('.').map(String::from).collect();
+    let swap = if &tampered[1][10..12] == "AA" {
+        "BB"
+    } else {
+        "AA"
+    };
+    tampered[1].replace_range(10..12, swap);
+    assert_eq!(
+        api.curl_token(&tampered.join("."), "GET", "/api/v1/namespaces/ci/pods")
+            .0,
+        401
+    );
+
+    // Bound to a pod: dies with it. Any token dies with its service account.
+    let out = api.kubectl(
+        33,
+        &admin,
+        &[
+            "get",
+            "pod",
+            "job",
+            "-n",
+            "ci",
+            "-o",
+            "jsonpath={.metadata.uid}",
+        ],
+    );
+    let uid = text(&out);
+    let bound = token_for(&[
+        "--bound-object-kind=Pod",
+        "--bound-object-name=job",
+        &format!("--bound-object-uid={uid}"),
+    ]);
+    assert_eq!(
+        api.curl_token(&bound, "GET", "/api/v1/namespaces/ci/pods")
+            .0,
+        200
+    );
+    let out = api.kubectl(
+        33,
+        &admin,
+        &[
+            "delete",
+            "pod",
+            "job",
+            "-n",
+            "ci",
+            "--grace-period=0",
+            "--force",
+        ],
+    );
+    assert!(out.status.success(), "{}", text(&out));
+    assert_eq!(
+        api.curl_token(&bound, "GET", "/api/v1/namespaces/ci/pods")
+            .0,
+        401
+    );
+    assert_eq!(
+        api.curl_token(&token, "GET", "/api/v1/namespaces/ci/pods")
+            .0,
+        200
+    );
+    let out = api.kubectl(
+        33,
+        &admin,
+        &["delete", "serviceaccount", "builder", "-n", "ci"],
+    );
+    assert!(out.status.success(), "{}", text(&out));
+    assert_eq!(
+        api.curl_token(&token, "GET", "/api/v1/namespaces/ci/pods")
+            .0,
+        401
+    );
+    // Too short a life is refused.
+    let out = api.kubectl(
+        33,
+        &admin,
+        &["create", "token", "default", "-n", "ci", "--duration=5m"],
+    );
+    assert!(!out.status.success());
+    assert!(
+        text(&out).contains("may not specify a duration less than 10 minutes"),
+        "{}",
+        text(&out)
+    );
+}
+
+/// A signing key the server does not know.
+fn other_key(api: &SecureApiServer) -> std::path::PathBuf {
+    let dir = api.dir().join("other");
+    apiserver::serviceaccount::token::generate_key_in(&dir).unwrap();
+    dir.join("sa.key")
 }

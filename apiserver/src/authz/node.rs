@@ -88,6 +88,15 @@ impl NodeAuthorizer {
                     no_relationship(node),
                 )
             }
+            // Tokens for the service accounts its pods run as.
+            ("", "serviceaccounts") if verb == "create" && sub == "token" => allow(
+                self.pods_on(node, &r.namespace).iter().any(|p| {
+                    p.pointer("/spec/serviceAccountName")
+                        .and_then(Value::as_str)
+                        == Some(r.name.as_str())
+                }),
+                no_relationship(node),
+            ),
             ("coordination.k8s.io", "leases") if r.namespace == LEASE_NAMESPACE => {
                 match verb {
                     // The name is in the body: admission checks it.

@@ -43,6 +43,7 @@ pub struct Api {
     pub metrics: crate::metrics::Metrics,
     pub toleration_seconds: crate::admission::DefaultTolerationSeconds,
     pub authz: crate::authz::Authorizer,
+    pub tokens: Arc<crate::serviceaccount::Tokens>,
 }
 
 /// One request to a resource, after routing.

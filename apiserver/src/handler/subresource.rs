@@ -35,6 +35,10 @@ pub(crate) async fn serve(
         }
         ("scale", Method::PUT) => scale_update(ctx, name, body, false).await,
         ("scale", Method::PATCH) => scale_update(ctx, name, body, true).await,
+        ("token", Method::POST) => {
+            let (sa, _) = current(ctx, name).await?;
+            crate::serviceaccount::request::create(ctx, name, &sa, body)
+        }
         ("log", Method::GET) => super::kubelet_proxy::log(ctx, name).await,
         ("exec" | "attach" | "portforward", Method::GET | Method::POST) => {
             super::kubelet_proxy::stream(ctx, method, name, sub).await

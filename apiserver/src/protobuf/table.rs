@@ -53,6 +53,11 @@ pub(super) static ROOTS: &[(&str, &str, &Message)] = &[
     ),
     (
         "authentication.k8s.io/v1",
+        "TokenRequest",
+        &AUTHENTICATION_V1_TOKEN_REQUEST,
+    ),
+    (
+        "authentication.k8s.io/v1",
         "SelfSubjectReview",
         &AUTHENTICATION_V1_SELF_SUBJECT_REVIEW,
     ),
@@ -311,6 +316,23 @@ static AUTHORIZATION_V1_LOCAL_SUBJECT_ACCESS_REVIEW: Message = Message {
             3,
             "status",
             Type::Message(&AUTHORIZATION_V1_SUBJECT_ACCESS_REVIEW_STATUS),
+        ),
+    ],
+};
+
+static AUTHENTICATION_V1_TOKEN_REQUEST: Message = Message {
+    name: "io.k8s.api.authentication.v1.TokenRequest",
+    fields: &[
+        Field::single(1, "metadata", Type::Message(&META_V1_OBJECT_META)),
+        Field::single(
+            2,
+            "spec",
+            Type::Message(&AUTHENTICATION_V1_TOKEN_REQUEST_SPEC),
+        ),
+        Field::single(
+            3,
+            "status",
+            Type::Message(&AUTHENTICATION_V1_TOKEN_REQUEST_STATUS),
         ),
     ],
 };
@@ -895,6 +917,27 @@ static AUTHORIZATION_V1_SELF_SUBJECT_ACCESS_REVIEW_SPEC: Message = Message {
     ],
 };
 
+static AUTHENTICATION_V1_TOKEN_REQUEST_SPEC: Message = Message {
+    name: "io.k8s.api.authentication.v1.TokenRequestSpec",
+    fields: &[
+        Field::repeated(1, "audiences", Type::String),
+        Field::single(
+            3,
+            "boundObjectRef",
+            Type::Message(&AUTHENTICATION_V1_BOUND_OBJECT_REFERENCE),
+        ),
+        Field::single(4, "expirationSeconds", Type::Int64),
+    ],
+};
+
+static AUTHENTICATION_V1_TOKEN_REQUEST_STATUS: Message = Message {
+    name: "io.k8s.api.authentication.v1.TokenRequestStatus",
+    fields: &[
+        Field::single(1, "token", Type::String),
+        Field::single(2, "expirationTimestamp", Type::Time),
+    ],
+};
+
 static AUTHENTICATION_V1_SELF_SUBJECT_REVIEW_STATUS: Message = Message {
     name: "io.k8s.api.authentication.v1.SelfSubjectReviewStatus",
     fields: &[Field::single(
@@ -1461,6 +1504,16 @@ static AUTHORIZATION_V1_NON_RESOURCE_ATTRIBUTES: Message = Message {
     fields: &[
         Field::omit_zero(1, "path", Type::String),
         Field::omit_zero(2, "verb", Type::String),
+    ],
+};
+
+static AUTHENTICATION_V1_BOUND_OBJECT_REFERENCE: Message = Message {
+    name: "io.k8s.api.authentication.v1.BoundObjectReference",
+    fields: &[
+        Field::omit_zero(1, "kind", Type::String),
+        Field::omit_zero(2, "apiVersion", Type::String),
+        Field::omit_zero(3, "name", Type::String),
+        Field::omit_zero(4, "uid", Type::String),
     ],
 };
 

@@ -1123,6 +1123,7 @@ fn schema_matches_k8s_openapi() {
     generator.subschema_for::<authorization::v1::SelfSubjectAccessReview>();
     generator.subschema_for::<authorization::v1::LocalSubjectAccessReview>();
     generator.subschema_for::<authentication::v1::SelfSubjectReview>();
+    generator.subschema_for::<authentication::v1::TokenRequest>();
     generator.subschema_for::<autoscaling::v1::Scale>();
     generator.subschema_for::<meta::v1::DeleteOptions>();
     generator.subschema_for::<meta::v1::Status>();

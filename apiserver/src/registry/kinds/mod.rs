@@ -148,7 +148,7 @@ pub fn all() -> Vec<ResourceInfo> {
             namespaced: true,
             short_names: &["sa"],
             categories: &[],
-            subresources: &[],
+            subresources: &["token"],
             has_status: false,
             definition: "io.k8s.api.core.v1.ServiceAccount",
             strategy: Box::new(Typed(service_account::ServiceAccountStrategy)),
