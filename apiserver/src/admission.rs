@@ -79,12 +79,21 @@ async fn set_service_account(api: &Api, pod: &mut Value) -> ApiResult<()> {
     spec.insert("serviceAccount".into(), json!(name));
     let key = format!("{}/serviceaccounts/{ns}/{name}", api.prefix);
     // The cache may not have seen a service account created just now.
-    if api.cache.get(&key).is_none() && api.store.get(&key).await?.is_none() {
+    let sa = match api.cache.get(&key) {
+        Some(sa) => Some((*sa).clone()),
+        None => api
+            .store
+            .get(&key)
+            .await?
+            .and_then(|kv| serde_json::from_slice::<Value>(&kv.value).ok()),
+    };
+    let Some(sa) = sa else {
         return Err(ApiError::forbidden(format!(
             "pods \"{}\" is forbidden: error looking up service account {ns}/{name}: serviceaccount \"{name}\" not found",
             meta::name(pod).unwrap_or("")
         )));
-    }
+    };
+    crate::serviceaccount::mount::add_token_volume(pod, &sa);
     Ok(())
 }
 
@@ -164,6 +173,9 @@ pub async fn after_create(api: &Api, info: &ResourceInfo, obj: &Value) {
             Err(e) => {
                 tracing::warn!(namespace = ns, error = %e, "could not create the default ServiceAccount")
             }
+        }
+        if let Err(e) = crate::serviceaccount::root_ca::publish(api, ns).await {
+            tracing::warn!(namespace = ns, error = %e, "could not publish kube-root-ca.crt");
         }
     }
 }

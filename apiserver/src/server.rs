@@ -31,6 +31,8 @@ pub async fn build(config: &Config, store: Arc<dyn Store>) -> anyhow::Result<Arc
     .context("service ranges")?;
     let modes = crate::authz::parse_modes(&config.authorization_mode)?;
     let authz = crate::authz::Authorizer::new(modes, &cache, &prefix);
+    let root_ca = crate::serviceaccount::root_ca::bundle(config, IpAddr::V4(services.first_ip))
+        .context("the CA bundle for pods")?;
     let api = Arc::new(Api {
         registry,
         store,
@@ -44,6 +46,7 @@ pub async fn build(config: &Config, store: Arc<dyn Store>) -> anyhow::Result<Arc
             unreachable: config.default_unreachable_toleration_seconds,
         },
         authz,
+        root_ca,
         tokens: Arc::new(
             crate::serviceaccount::Tokens::from_config(config)
                 .context("service account token keys")?,
@@ -136,6 +139,9 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
         .map_err(|e| {
             anyhow::anyhow!("creating the bootstrap objects: {} ({})", e.message, e.code)
         })?;
+    crate::serviceaccount::root_ca::publish_all(&api)
+        .await
+        .map_err(|e| anyhow::anyhow!("publishing kube-root-ca.crt: {} ({})", e.message, e.code))?;
     crate::authz::policy::reconcile(&api).await.map_err(|e| {
         anyhow::anyhow!(
             "creating the bootstrap RBAC policy: {} ({})",

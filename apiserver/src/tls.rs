@@ -78,7 +78,7 @@ pub fn server_config(config: &Config, service_ip: IpAddr) -> anyhow::Result<Arc<
 
 /// `<cert-dir>/apiserver.crt` and `.key`, made once (self-signed) for the
 /// names and addresses clients use.
-fn self_signed(
+pub(crate) fn self_signed(
     config: &Config,
     service_ip: IpAddr,
 ) -> anyhow::Result<(std::path::PathBuf, std::path::PathBuf)> {

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use k8s_cri::v1::{ContainerState, PodSandboxConfig};
 use k8s_openapi::api::core::v1::{ConfigMap, Container, Pod, PodStatus, Service};
-use kube::api::{Api, DeleteParams, Patch, PatchParams, Preconditions};
+use kube::api::{Api, DeleteParams, Patch, PatchParams, PostParams, Preconditions};
 use serde_json::json;
 use tokio::sync::{mpsc, watch, Notify};
 
@@ -105,6 +105,8 @@ struct Worker {
     wake: Arc<Notify>,
     /// Back-off for failing sandbox creation / image pulls.
     retry_after: HashMap<String, Instant>,
+    /// Service account tokens by volume/path, with when to renew them.
+    tokens: HashMap<String, (String, Instant)>,
 }
 
 impl Worker {
@@ -122,6 +124,7 @@ impl Worker {
             probers: HashMap::new(),
             wake: Arc::new(Notify::new()),
             retry_after: HashMap::new(),
+            tokens: HashMap::new(),
         }
     }
 
@@ -544,6 +547,66 @@ impl Worker {
         out
     }
 
+    /// Tokens for the pod's projected serviceAccountToken sources, by
+    /// [`volumes::token_key`], bound to the pod. A token is asked for again
+    /// once 80% of its life has passed (as upstream's token manager).
+    async fn service_account_tokens(
+        &mut self,
+        pod: &Pod,
+    ) -> Result<HashMap<String, String>, String> {
+        use k8s_openapi::api::authentication::v1::{
+            BoundObjectReference, TokenRequest, TokenRequestSpec,
+        };
+        let ns = pod.metadata.namespace.as_deref().unwrap_or("default");
+        let spec = pod.spec.as_ref();
+        let account = spec
+            .and_then(|s| s.service_account_name.as_deref())
+            .unwrap_or("default");
+        let api: Api<k8s_openapi::api::core::v1::ServiceAccount> =
+            Api::namespaced(self.kl.client.clone(), ns);
+        let mut out = HashMap::new();
+        for vol in spec.into_iter().flat_map(|s| s.volumes.iter().flatten()) {
+            let sources = vol
+                .projected
+                .iter()
+                .flat_map(|p| p.sources.iter().flatten());
+            for t in sources.filter_map(|s| s.service_account_token.as_ref()) {
+                let key = volumes::token_key(&vol.name, &t.path);
+                if let Some((token, renew_at)) = self.tokens.get(&key) {
+                    if Instant::now() < *renew_at {
+                        out.insert(key, token.clone());
+                        continue;
+                    }
+                }
+                let seconds = t.expiration_seconds.unwrap_or(3600);
+                let req = TokenRequest {
+                    spec: TokenRequestSpec {
+                        audiences: t.audience.iter().cloned().collect(),
+                        expiration_seconds: Some(seconds),
+                        bound_object_ref: Some(BoundObjectReference {
+                            api_version: Some("v1".into()),
+                            kind: Some("Pod".into()),
+                            name: pod.metadata.name.clone(),
+                            uid: pod.metadata.uid.clone(),
+                        }),
+                    },
+                    ..Default::default()
+                };
+                let answer = api
+                    .create_token_request(account, &PostParams::default(), &req)
+                    .await
+                    .map_err(|e| {
+                        format!("failed to fetch token for service account {ns}/{account}: {e}")
+                    })?;
+                let token = answer.status.map(|s| s.token).unwrap_or_default();
+                let renew_at = Instant::now() + Duration::from_secs(seconds.max(0) as u64 * 4 / 5);
+                self.tokens.insert(key.clone(), (token.clone(), renew_at));
+                out.insert(key, token);
+            }
+        }
+        Ok(out)
+    }
+
     /// Create and start a container; false (with a waiting reason) when it
     /// cannot be.
     async fn start_new(
@@ -596,15 +659,6 @@ impl Worker {
             }
         };
         let config_maps = self.config_maps(pod).await;
-        let vols = match volumes::prepare(&self.kl.config.root_dir, pod, &config_maps) {
-            Ok(v) => v,
-            Err(msg) => {
-                self.notes
-                    .waiting
-                    .insert(c.name.clone(), ("ContainerCreating".into(), msg));
-                return Ok(false);
-            }
-        };
         let services = self.services(pod).await;
         let inputs = EnvInputs {
             pod_ips: obs.pod_ips.clone(),
@@ -613,6 +667,24 @@ impl Worker {
             config_maps: &config_maps,
             node_cpu_milli: self.kl.machine.cpus * 1000,
             node_memory_bytes: self.kl.machine.memory_bytes,
+        };
+        let tokens = match self.service_account_tokens(pod).await {
+            Ok(t) => t,
+            Err(msg) => {
+                self.notes
+                    .waiting
+                    .insert(c.name.clone(), ("ContainerCreating".into(), msg));
+                return Ok(false);
+            }
+        };
+        let vols = match volumes::prepare(&self.kl.config.root_dir, pod, &inputs, &tokens) {
+            Ok(v) => v,
+            Err(msg) => {
+                self.notes
+                    .waiting
+                    .insert(c.name.clone(), ("ContainerCreating".into(), msg));
+                return Ok(false);
+            }
         };
         let env = match make_env(pod, c, &inputs) {
             Ok(env) => env,
@@ -882,6 +954,10 @@ fn referenced_config_maps(pod: &Pod) -> Vec<String> {
     }
     for v in pod.spec.iter().flat_map(|s| s.volumes.iter().flatten()) {
         if let Some(cm) = &v.config_map {
+            names.push(cm.name.clone());
+        }
+        let projected = v.projected.iter().flat_map(|p| p.sources.iter().flatten());
+        for cm in projected.filter_map(|s| s.config_map.as_ref()) {
             names.push(cm.name.clone());
         }
     }

@@ -1,13 +1,16 @@
-//! Pod volumes on the node: emptyDir, hostPath and configMap, as
-//! directories under `<root-dir>/pods/<uid>/volumes/kubernetes.io~<plugin>/`,
-//! mounted into containers by CRI bind mounts.
+//! Pod volumes on the node: emptyDir, hostPath, configMap and projected
+//! (service account tokens, ConfigMaps, downward API), as directories under
+//! `<root-dir>/pods/<uid>/volumes/kubernetes.io~<plugin>/`, mounted into
+//! containers by CRI bind mounts.
 
 use std::collections::HashMap;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
 use k8s_cri::v1::Mount;
-use k8s_openapi::api::core::v1::{ConfigMap, Container, Pod, Volume};
+use k8s_openapi::api::core::v1::{ConfigMap, Container, KeyToPath, Pod, Volume};
+
+use crate::env::EnvInputs;
 
 /// A prepared volume: where it is on the node.
 #[derive(Clone, Debug, PartialEq)]
@@ -21,18 +24,26 @@ pub fn pod_dir(root: &Path, uid: &str) -> PathBuf {
     root.join("pods").join(uid)
 }
 
+/// The key of a projected service account token in the tokens map.
+pub fn token_key(volume: &str, path: &str) -> String {
+    format!("{volume}/{path}")
+}
+
 /// Make every volume of the pod exist on the node; a message (for the
-/// container's waiting state) when one cannot.
+/// container's waiting state) when one cannot. `inputs` has the pod's
+/// ConfigMaps and downward-API values, `tokens` its service account tokens
+/// by [`token_key`].
 pub fn prepare(
     root: &Path,
     pod: &Pod,
-    config_maps: &HashMap<String, Option<ConfigMap>>,
+    inputs: &EnvInputs,
+    tokens: &HashMap<String, String>,
 ) -> Result<HashMap<String, HostVolume>, String> {
     let uid = pod.metadata.uid.as_deref().unwrap_or_default();
     let base = pod_dir(root, uid).join("volumes");
     let mut out = HashMap::new();
     for vol in pod.spec.iter().flat_map(|s| s.volumes.iter().flatten()) {
-        let prepared = prepare_one(&base, vol, config_maps)
+        let prepared = prepare_one(&base, pod, vol, inputs, tokens)
             .map_err(|e| format!("MountVolume.SetUp failed for volume \"{}\" : {e}", vol.name))?;
         if let Some(v) = prepared {
             out.insert(vol.name.clone(), v);
@@ -51,10 +62,114 @@ fn make_dir(path: &Path, mode: u32) -> Result<(), String> {
         .map_err(|e| io_err("chmod", path, e))
 }
 
+/// A file of a volume: path inside it, content, mode.
+type File = (String, Vec<u8>, Option<i32>);
+
+/// The files a ConfigMap gives (all keys, or the `items`); none when it is
+/// missing and `optional`.
+fn config_map_files(
+    config_maps: &HashMap<String, Option<ConfigMap>>,
+    name: &str,
+    items: Option<&[KeyToPath]>,
+    optional: bool,
+) -> Result<Vec<File>, String> {
+    let Some(cm) = config_maps.get(name).and_then(|c| c.as_ref()) else {
+        if optional {
+            return Ok(Vec::new());
+        }
+        return Err(format!("configmap \"{name}\" not found"));
+    };
+    let mut files = Vec::new();
+    let value = |key: &str| -> Option<Vec<u8>> {
+        cm.data
+            .as_ref()
+            .and_then(|d| d.get(key))
+            .map(|v| v.as_bytes().to_vec())
+            .or_else(|| {
+                cm.binary_data
+                    .as_ref()
+                    .and_then(|d| d.get(key))
+                    .map(|b| b.0.clone())
+            })
+    };
+    match items {
+        Some(items) if !items.is_empty() => {
+            for item in items {
+                match value(&item.key) {
+                    Some(v) => files.push((item.path.clone(), v, item.mode)),
+                    None if optional => {}
+                    None => {
+                        return Err(format!(
+                            "configmap references non-existent config key: {}",
+                            item.key
+                        ))
+                    }
+                }
+            }
+        }
+        _ => {
+            let keys = cm
+                .data
+                .iter()
+                .flat_map(|d| d.keys())
+                .chain(cm.binary_data.iter().flat_map(|d| d.keys()));
+            for key in keys {
+                if let Some(v) = value(key) {
+                    files.push((key.clone(), v, None));
+                }
+            }
+        }
+    }
+    Ok(files)
+}
+
+/// A downward-API file: one field, or a whole labels/annotations map as
+/// upstream writes it (`key="value"` lines, sorted).
+fn downward_file(pod: &Pod, path: &str, inputs: &EnvInputs) -> Result<Vec<u8>, String> {
+    let map = match path {
+        "metadata.labels" => Some(&pod.metadata.labels),
+        "metadata.annotations" => Some(&pod.metadata.annotations),
+        _ => None,
+    };
+    if let Some(map) = map {
+        let lines: Vec<String> = map
+            .iter()
+            .flatten()
+            .map(|(k, v)| format!("{k}={v:?}"))
+            .collect();
+        return Ok(lines.join("\n").into_bytes());
+    }
+    crate::env::field_value(pod, path, inputs).map(String::into_bytes)
+}
+
+/// Write the files into `dir`, each beside then renamed into place so that
+/// a reader never sees half a file.
+fn write_files(dir: &Path, files: Vec<File>, default_mode: u32) -> Result<(), String> {
+    make_dir(dir, 0o755)?;
+    for (rel, content, mode) in files {
+        if rel.split('/').any(|c| c == "..") || rel.starts_with('/') {
+            return Err(format!("invalid item path {rel:?}"));
+        }
+        let file = dir.join(&rel);
+        if let Some(parent) = file.parent() {
+            std::fs::create_dir_all(parent).map_err(|e| io_err("mkdir", parent, e))?;
+        }
+        let tmp = file.with_extension("kubelet-tmp");
+        std::fs::write(&tmp, &content).map_err(|e| io_err("write", &tmp, e))?;
+        let mode = mode.map(|m| m as u32).unwrap_or(default_mode);
+        std::fs::set_permissions(&tmp, std::fs::Permissions::from_mode(mode))
+            .map_err(|e| io_err("chmod", &tmp, e))?;
+        std::fs::rename(&tmp, &file).map_err(|e| io_err("rename", &file, e))?;
+    }
+    Ok(())
+}
+
 fn prepare_one(
     base: &Path,
+    pod: &Pod,
     vol: &Volume,
-    config_maps: &HashMap<String, Option<ConfigMap>>,
+    inputs: &EnvInputs,
+    tokens: &HashMap<String, String>,
 ) -> Result<Option<HostVolume>, String> {
     if vol.empty_dir.is_some() {
         let path = base.join("kubernetes.io~empty-dir").join(&vol.name);
@@ -96,83 +211,61 @@ fn prepare_one(
     }
     if let Some(src) = &vol.config_map {
         let path = base.join("kubernetes.io~configmap").join(&vol.name);
-        let optional = src.optional.unwrap_or(false);
-        let cm = config_maps.get(&src.name).and_then(|c| c.as_ref());
-        let Some(cm) = cm else {
-            if optional {
-                make_dir(&path, 0o755)?;
-                return Ok(Some(HostVolume {
-                    path,
-                    read_only: true,
-                }));
-            }
-            return Err(format!("configmap \"{}\" not found", src.name));
-        };
-        let mut files: Vec<(String, Vec<u8>, Option<i32>)> = Vec::new();
-        let value = |key: &str| -> Option<Vec<u8>> {
-            cm.data
-                .as_ref()
-                .and_then(|d| d.get(key))
-                .map(|v| v.as_bytes().to_vec())
-                .or_else(|| {
-                    cm.binary_data
-                        .as_ref()
-                        .and_then(|d| d.get(key))
-                        .map(|b| b.0.clone())
-                })
-        };
-        match &src.items {
-            Some(items) if !items.is_empty() => {
-                for item in items {
-                    match value(&item.key) {
-                        Some(v) => files.push((item.path.clone(), v, item.mode)),
-                        None if optional => {}
-                        None => {
-                            return Err(format!(
-                                "configmap references non-existent config key: {}",
-                                item.key
-                            ))
-                        }
-                    }
-                }
-            }
-            _ => {
-                let keys = cm
-                    .data
-                    .iter()
-                    .flat_map(|d| d.keys())
-                    .chain(cm.binary_data.iter().flat_map(|d| d.keys()));
-                for key in keys {
-                    if let Some(v) = value(key) {
-                        files.push((key.clone(), v, None));
-                    }
-                }
-            }
-        }
-        make_dir(&path, 0o755)?;
-        let default_mode = src.default_mode.unwrap_or(0o644) as u32;
-        for (rel, content, mode) in files {
-            if rel.split('/').any(|c| c == "..") || rel.starts_with('/') {
-                return Err(format!("invalid configmap item path {rel:?}"));
-            }
-            let file = path.join(&rel);
-            if let Some(parent) = file.parent() {
-                std::fs::create_dir_all(parent).map_err(|e| io_err("mkdir", parent, e))?;
-            }
-            // Write beside, then rename: a reader never sees half a file.
-            let tmp = file.with_extension("kubelet-tmp");
-            std::fs::write(&tmp, &content).map_err(|e| io_err("write", &tmp, e))?;
-            let mode = mode.map(|m| m as u32).unwrap_or(default_mode);
-            std::fs::set_permissions(&tmp, std::fs::Permissions::from_mode(mode))
-                .map_err(|e| io_err("chmod", &tmp, e))?;
-            std::fs::rename(&tmp, &file).map_err(|e| io_err("rename", &file, e))?;
-        }
+        let files = config_map_files(
+            inputs.config_maps,
+            &src.name,
+            src.items.as_deref(),
+            src.optional.unwrap_or(false),
+        )?;
+        write_files(&path, files, src.default_mode.unwrap_or(0o644) as u32)?;
         return Ok(Some(HostVolume {
             path,
             read_only: true,
         }));
     }
-    // Other volume kinds (secret, projected tokens, PVCs, ...) are not
+    if let Some(projected) = &vol.projected {
+        let path = base.join("kubernetes.io~projected").join(&vol.name);
+        let mut files = Vec::new();
+        for src in projected.sources.iter().flatten() {
+            if let Some(cm) = &src.config_map {
+                files.extend(config_map_files(
+                    inputs.config_maps,
+                    &cm.name,
+                    cm.items.as_deref(),
+                    cm.optional.unwrap_or(false),
+                )?);
+            }
+            for item in src
+                .downward_api
+                .iter()
+                .flat_map(|d| d.items.iter().flatten())
+            {
+                let Some(field) = &item.field_ref else {
+                    return Err(format!(
+                        "downwardAPI item {:?}: only fieldRef is supported",
+                        item.path
+                    ));
+                };
+                let content = downward_file(pod, &field.field_path, inputs)?;
+                files.push((item.path.clone(), content, item.mode));
+            }
+            if let Some(t) = &src.service_account_token {
+                let token = tokens
+                    .get(&token_key(&vol.name, &t.path))
+                    .ok_or_else(|| format!("no service account token for {:?}", t.path))?;
+                files.push((t.path.clone(), token.clone().into_bytes(), None));
+            }
+            if src.secret.is_some() || src.cluster_trust_bundle.is_some() {
+                return Err("secret and clusterTrustBundle projections are not supported".into());
+            }
+        }
+        write_files(&path, files, projected.default_mode.unwrap_or(0o644) as u32)?;
+        return Ok(Some(HostVolume {
+            path,
+            read_only: true,
+        }));
+    }
+    // Other volume kinds (secret, PVCs, ...) are not
     // supported: an empty directory stands in so the container still starts.
     let path = base.join("kubernetes.io~unsupported").join(&vol.name);
     make_dir(&path, 0o755)?;
@@ -217,6 +310,17 @@ mod tests {
     use super::*;
     use serde_json::json;
 
+    fn inputs(cms: &HashMap<String, Option<ConfigMap>>) -> EnvInputs<'_> {
+        EnvInputs {
+            pod_ips: vec!["10.244.0.5".into()],
+            host_ip: "10.250.0.10".into(),
+            services: Vec::new(),
+            config_maps: cms,
+            node_cpu_milli: 2000,
+            node_memory_bytes: 1 << 30,
+        }
+    }
+
     #[test]
     fn config_map_and_empty_dir_volumes() {
         let dir = tempfile::tempdir().unwrap();
@@ -234,7 +338,7 @@ mod tests {
         )
         .unwrap();
         let cms = HashMap::from([("app".to_string(), Some(cm))]);
-        let vols = prepare(dir.path(), &pod, &cms).unwrap();
+        let vols = prepare(dir.path(), &pod, &inputs(&cms), &HashMap::new()).unwrap();
         let cfg = &vols["cfg"];
         assert!(cfg.read_only);
         assert_eq!(
@@ -270,7 +374,39 @@ mod tests {
         assert!(!mounts[1].readonly);
 
         let missing = HashMap::from([("app".to_string(), None)]);
-        let err = prepare(dir.path(), &pod, &missing).unwrap_err();
+        let err = prepare(dir.path(), &pod, &inputs(&missing), &HashMap::new()).unwrap_err();
         assert!(err.contains("configmap \"app\" not found"), "{err}");
+    }
+
+    #[test]
+    fn projected_token_ca_and_namespace() {
+        let dir = tempfile::tempdir().unwrap();
+        let pod: Pod = serde_json::from_value(json!({
+            "metadata": {"name": "p", "namespace": "dev", "uid": "u2", "labels": {"app": "web", "tier": "front"}},
+            "spec": {"containers": [{"name": "c", "image": "busybox"}],
+                "volumes": [{"name": "kube-api-access-x", "projected": {"defaultMode": 0o644, "sources": [
+                    {"serviceAccountToken": {"expirationSeconds": 3607, "path": "token"}},
+                    {"configMap": {"name": "kube-root-ca.crt", "items": [{"key": "ca.crt", "path": "ca.crt"}]}},
+                    {"downwardAPI": {"items": [
+                        {"path": "namespace", "fieldRef": {"fieldPath": "metadata.namespace"}},
+                        {"path": "labels", "fieldRef": {"fieldPath": "metadata.labels"}}]}}]}}]}
+        }))
+        .unwrap();
+        let cm: ConfigMap = serde_json::from_value(
+            json!({"metadata": {"name": "kube-root-ca.crt"}, "data": {"ca.crt": "PEM"}}),
+        )
+        .unwrap();
+        let cms = HashMap::from([("kube-root-ca.crt".to_string(), Some(cm))]);
+        let tokens = HashMap::from([(token_key("kube-api-access-x", "token"), "jwt".to_string())]);
+        let vols = prepare(dir.path(), &pod, &inputs(&cms), &tokens).unwrap();
+        let v = &vols["kube-api-access-x"];
+        assert!(v.read_only);
+        let read = |f: &str| std::fs::read_to_string(v.path.join(f)).unwrap();
+        assert_eq!(read("token"), "jwt");
+        assert_eq!(read("ca.crt"), "PEM");
+        assert_eq!(read("namespace"), "dev");
+        assert_eq!(read("labels"), "app=\"web\"\ntier=\"front\"");
+        let err = prepare(dir.path(), &pod, &inputs(&cms), &HashMap::new()).unwrap_err();
+        assert!(err.contains("no service account token"), "{err}");
     }
 }

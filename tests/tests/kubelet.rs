@@ -593,6 +593,8 @@ async fn env_config_map_volume_and_service_links_in_logs() -> Result<()> {
         "echo NAME=$MY_NAME; echo NS=$MY_NS; echo IP=$MY_IP; echo NODE=$MY_NODE; \
          echo COLOR=$COLOR; echo GREETING=$(cat /etc/cfg/greeting.txt); \
          echo SVC=$NGINX_SVC_SERVICE_HOST:$NGINX_SVC_SERVICE_PORT; \
+         SA=/var/run/secrets/kubernetes.io/serviceaccount; \
+         echo SA_NS=$(cat $SA/namespace) SA_TOKEN=$(head -c 3 $SA/token) SA_CA=$(test -f $SA/ca.crt && echo yes); \
          touch /etc/cfg/x 2>/dev/null || echo READONLY",
         "Never",
     );
@@ -627,6 +629,8 @@ async fn env_config_map_volume_and_service_links_in_logs() -> Result<()> {
         "COLOR=blue".to_string(),
         "GREETING=hello from a configmap".to_string(),
         format!("SVC={cluster_ip}:8080"),
+        // The service account token volume: a JWT, the CA, the namespace.
+        "SA_NS=default SA_TOKEN=eyJ SA_CA=yes".to_string(),
         "READONLY".to_string(),
     ] {
         assert!(

@@ -44,6 +44,8 @@ pub struct Api {
     pub toleration_seconds: crate::admission::DefaultTolerationSeconds,
     pub authz: crate::authz::Authorizer,
     pub tokens: Arc<crate::serviceaccount::Tokens>,
+    /// The CA bundle published to pods as kube-root-ca.crt.
+    pub root_ca: String,
 }
 
 /// One request to a resource, after routing.

@@ -3,7 +3,9 @@
 //! service account (and the pod a token is bound to) still exists with the
 //! same uid, so deleting either revokes its tokens.
 
+pub mod mount;
 pub mod request;
+pub mod root_ca;
 pub mod token;
 
 use std::sync::Arc;
