@@ -243,6 +243,117 @@ fn a_kubelet_may_touch_only_its_own_node_and_pods() {
 }
 
 #[test]
+fn nobody_grants_what_they_do_not_hold() {
+    let api = SecureApiServer::start(&[MODES]).unwrap();
+    let admin = api.identity("admin", &["system:masters"]).unwrap();
+    let lead = api.identity("lead", &[]).unwrap();
+    for args in [
+        vec!["create", "namespace", "dev"],
+        vec!["create", "namespace", "prod"],
+        vec![
+            "create",
+            "rolebinding",
+            "lead-admin",
+            "-n",
+            "dev",
+            "--clusterrole=admin",
+            "--user=lead",
+        ],
+    ] {
+        let out = api.kubectl(33, &admin, &args);
+        assert!(out.status.success(), "{args:?}: {}", text(&out));
+    }
+    // Within what "admin" holds in dev: fine.
+    for args in [
+        vec![
+            "create",
+            "rolebinding",
+            "bob-edits",
+            "-n",
+            "dev",
+            "--clusterrole=edit",
+            "--user=bob",
+        ],
+        vec![
+            "create",
+            "role",
+            "deleter",
+            "-n",
+            "dev",
+            "--verb=delete",
+            "--resource=pods",
+        ],
+    ] {
+        let out = api.kubectl(33, &lead, &args);
+        assert!(out.status.success(), "{args:?}: {}", text(&out));
+    }
+    // More than that: refused, naming what is not held.
+    let out = api.kubectl(
+        33,
+        &lead,
+        &[
+            "create",
+            "rolebinding",
+            "me-root",
+            "-n",
+            "dev",
+            "--clusterrole=cluster-admin",
+            "--user=lead",
+        ],
+    );
+    assert!(!out.status.success());
+    assert!(
+        text(&out).contains("rolebindings.rbac.authorization.k8s.io \"me-root\" is forbidden: user \"lead\" (groups=[\"system:authenticated\"]) is attempting to grant RBAC permissions not currently held"),
+        "{}",
+        text(&out)
+    );
+    let out = api.kubectl(
+        33,
+        &lead,
+        &[
+            "create",
+            "role",
+            "nodes",
+            "-n",
+            "dev",
+            "--verb=get",
+            "--resource=nodes",
+        ],
+    );
+    assert!(
+        text(&out).contains("{APIGroups:[\"\"], Resources:[\"nodes\"], Verbs:[\"get\"]}"),
+        "{}",
+        text(&out)
+    );
+    // And nothing in another namespace.
+    let out = api.kubectl(
+        33,
+        &lead,
+        &[
+            "create",
+            "rolebinding",
+            "bob-edits",
+            "-n",
+            "prod",
+            "--clusterrole=edit",
+            "--user=bob",
+        ],
+    );
+    assert!(
+        text(&out).contains("cannot create resource \"rolebindings\""),
+        "{}",
+        text(&out)
+    );
+    // Widening an existing role is an update: refused the same way.
+    let out = api.kubectl(33, &lead, &["patch", "role", "deleter", "-n", "dev", "--type=json", "-p", r#"[{"op":"add","path":"/rules/-","value":{"apiGroups":[""],"resources":["nodes"],"verbs":["delete"]}}]"#]);
+    assert!(
+        text(&out).contains("attempting to grant RBAC permissions not currently held"),
+        "{}",
+        text(&out)
+    );
+}
+
+#[test]
 fn bootstrap_roles_exist_and_come_back() {
     let mut api = SecureApiServer::start(&[MODES]).unwrap();
     let admin = api.identity("admin", &["system:masters"]).unwrap();

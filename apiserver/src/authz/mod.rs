@@ -6,6 +6,7 @@
 //! this (it has no user).
 
 pub mod attributes;
+pub mod escalation;
 pub mod node;
 pub mod policy;
 pub mod rbac;
@@ -79,6 +80,11 @@ impl Authorizer {
                 .then(|| rbac::Rbac::new(cache.clone(), prefix)),
             modes,
         }
+    }
+
+    /// Whether RBAC decides (then its escalation checks apply).
+    pub fn enforces_rbac(&self) -> bool {
+        self.rbac.is_some()
     }
 
     /// Whether NodeRestriction applies (it comes with the Node authorizer).

@@ -133,11 +133,27 @@ fn stored_bytes(obj: &Value) -> ApiResult<Vec<u8>> {
     serde_json::to_vec(&o).map_err(|e| ApiError::internal(e.to_string()))
 }
 
+/// RBAC objects may not grant more than their writer holds.
+fn escalation_check(ctx: &Ctx<'_>, obj: &Value) -> ApiResult<()> {
+    let api = ctx.api;
+    let user = ctx.user.as_ref();
+    crate::authz::escalation::check(
+        &api.authz,
+        &api.cache,
+        &api.prefix,
+        user,
+        ctx.info,
+        ctx.ns(),
+        obj,
+    )
+}
+
 pub(crate) async fn create(ctx: &Ctx<'_>, body: &Bytes) -> ApiResult<Response> {
     let obj = codec::decode_body(&ctx.headers, body)?;
     if ctx.api.authz.restricts_nodes() {
         crate::authz::node::admit_create(ctx.user.as_ref(), ctx.info, &obj)?;
     }
+    escalation_check(ctx, &obj)?;
     let opts = WriteOptions::from_query(&ctx.query)?;
     let (created, warnings) = create_object(ctx.api, ctx.info, ctx.ns(), obj, opts).await?;
     Ok(with_warnings(
@@ -368,6 +384,7 @@ where
             validate_or_invalid(info, name, info.strategy.validate_update(&new, &cur))?;
         }
         admission::before_update(ctx.api, info, &mut new, &cur, opts.dry_run)?;
+        escalation_check(ctx, &new)?;
         if meta::same_content(&new, &cur) {
             return Ok(cur);
         }
