@@ -102,16 +102,7 @@ fn edit_rules() -> Vec<Value> {
 fn admin_rules() -> Vec<Value> {
     let mut rules = edit_rules();
     rules.push(rule(
-        &[
-            "create",
-            "delete",
-            "deletecollection",
-            "get",
-            "list",
-            "patch",
-            "update",
-            "watch",
-        ],
+        &crate::registry::VERBS,
         &[GROUP],
         &["roles", "rolebindings"],
     ));

@@ -6,6 +6,18 @@ pub mod kinds;
 
 use crate::strategy::Strategy;
 
+/// What every served resource supports (discovery's verbs).
+pub const VERBS: [&str; 8] = [
+    "create",
+    "delete",
+    "deletecollection",
+    "get",
+    "list",
+    "patch",
+    "update",
+    "watch",
+];
+
 /// One served resource (a kind at a group/version).
 pub struct ResourceInfo {
     /// API group; "" for the core group.
@@ -60,16 +72,7 @@ impl ResourceInfo {
 
     /// Verbs for discovery.
     pub fn verbs(&self) -> &'static [&'static str] {
-        &[
-            "create",
-            "delete",
-            "deletecollection",
-            "get",
-            "list",
-            "patch",
-            "update",
-            "watch",
-        ]
+        &VERBS
     }
 }
 
