@@ -208,8 +208,14 @@ pub fn remove_node(node: &LabNode) -> Result<()> {
     if Path::new("/run/netns").join(&node.netns).exists() {
         command::run("ip", &["netns", "del", &node.netns])?;
     }
+    // The kernel frees the namespace (and the veth with it) asynchronously,
+    // so the link may vanish between the check and the delete.
     if command::run("ip", &["link", "show", "dev", &node.veth]).is_ok() {
-        command::run("ip", &["link", "del", "dev", &node.veth])?;
+        if let Err(e) = command::run("ip", &["link", "del", "dev", &node.veth]) {
+            if command::run("ip", &["link", "show", "dev", &node.veth]).is_ok() {
+                return Err(e);
+            }
+        }
     }
     Ok(())
 }

@@ -588,15 +588,16 @@ async fn selectors_and_pagination(c: TestCluster) {
     // Pagination over 25 objects, 10 at a time.
     let cms: Api<ConfigMap> = Api::namespaced(client, "default");
     for i in 0..25 {
-        cms.create(&PostParams::default(), &cm(&format!("page-{i:02}"), &[]))
-            .await
-            .unwrap();
+        let mut page = cm(&format!("page-{i:02}"), &[]);
+        page.metadata.labels = Some([("set".to_string(), "pages".to_string())].into());
+        cms.create(&PostParams::default(), &page).await.unwrap();
     }
     let mut all = Vec::new();
     let mut token: Option<String> = None;
     let mut pages = 0;
     loop {
-        let mut lp = ListParams::default().limit(10);
+        // kube-root-ca.crt lives in every namespace too, as upstream.
+        let mut lp = ListParams::default().labels("set=pages").limit(10);
         if let Some(t) = &token {
             lp = lp.continue_token(t);
         }

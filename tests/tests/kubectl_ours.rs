@@ -540,11 +540,14 @@ async fn describe_matches_real_kubectl() {
 
     let pod = same_as_real(&c, &["describe", "pod", "web"]);
     for line in [
-        "Name:         web\n",
-        "Namespace:    default\n",
-        "Node:         n1/127.0.0.1\n",
-        "Status:       Running\n",
-        "IP:           10.244.1.5\n",
+        "Name:             web\n",
+        "Namespace:        default\n",
+        "Service Account:  default\n",
+        "Node:             n1/127.0.0.1\n",
+        "Status:           Running\n",
+        "IP:               10.244.1.5\n",
+        "      /var/run/secrets/kubernetes.io/serviceaccount from kube-api-access-",
+        "    ConfigMapName:           kube-root-ca.crt\n",
         "    Image:          nginx\n",
         "    Port:           80/TCP\n",
         "    State:          Running\n",
