@@ -160,10 +160,13 @@ impl Proxier {
         for (name, ports) in &self.desired {
             for sp in ports {
                 let keys = rules::element_keys(sp);
-                if let Some((key, owner)) = keys
-                    .iter()
-                    .find_map(|k| claims.get(k).map(|owner| (k, owner)))
-                {
+                // (Two ports of one Service may share a hairpin element.)
+                if let Some((key, owner)) = keys.iter().find_map(|k| {
+                    claims
+                        .get(k)
+                        .filter(|owner| *owner != name)
+                        .map(|owner| (k, owner))
+                }) {
                     tracing::warn!(service = %sp.display_name(), key = %key.1, owner = %owner, "address and port already taken by another Service: port skipped");
                     shut_out.insert(name.clone());
                     continue;
