@@ -178,7 +178,7 @@ fn main() -> Result<()> {
     row("HTTP GET via ClusterIP", &mut via_vip, &us);
     row("HTTP GET straight to the pod IP", &mut via_pod, &us);
     println!(
-        "full sync CPU per run: {} user (of which rendering the text: {}), {} kernel",
+        "full sync CPU per run (the syncing thread): {} user (of which rendering the text: {}), {} kernel",
         ms(full_user / runs),
         ms(render_time),
         ms(full_sys / runs)
