@@ -1,9 +1,9 @@
 //! nftables through libnftables (the library behind the `nft` command,
 //! loaded at run time from `libnftables.so.1`, which every nftables install
-//! has). One context lives as long as the proxier: it keeps its netlink
-//! socket, so a small transaction costs neither a fork/exec of `nft` nor the
-//! socket teardown (an RCU grace period) that each `nft` run pays. The text
-//! given to [`Nft::run`] is `nft -f` syntax and is applied as ONE
+//! has). A context lives from one full sync to the next: it keeps its
+//! netlink socket, so a small transaction costs neither a fork/exec of `nft`
+//! nor the socket teardown (an RCU grace period) that each `nft` run pays.
+//! The text given to [`Nft::run`] is `nft -f` syntax and is applied as ONE
 //! transaction: all of it or nothing.
 //!
 //! The socket belongs to the network namespace of the thread that created

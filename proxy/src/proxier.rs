@@ -107,8 +107,13 @@ impl Proxier {
                 .is_some_and(|due| due <= Instant::now())
     }
 
-    /// When the oldest chain left behind by a partial sync may be deleted.
+    /// When the oldest chain left behind by a partial sync may be deleted
+    /// (never while a full sync, which removes them anyway, is pending:
+    /// that would bypass the caller's backoff after a failed one).
     pub fn housekeeping_due(&self) -> Option<Instant> {
+        if self.need_full {
+            return None;
+        }
         self.stale_chains
             .values()
             .min()
@@ -383,6 +388,133 @@ fn parse_affinity(json: &serde_json::Value) -> AffinityEntries {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::model::{Endpoint, Protocol};
+
+    fn port(name: &str, ip: &str, eps: &[&str], affinity: Option<u32>) -> ServicePort {
+        ServicePort {
+            service: ServiceName::new("t", name),
+            port_name: String::new(),
+            protocol: Protocol::Tcp,
+            cluster_ip: ip.parse().unwrap(),
+            port: 80,
+            node_port: None,
+            external_ips: vec![],
+            affinity_timeout: affinity,
+            endpoints: eps
+                .iter()
+                .map(|e| Endpoint {
+                    ip: e.parse().unwrap(),
+                    port: 8080,
+                })
+                .collect(),
+        }
+    }
+
+    fn set(p: &mut Proxier, name: &str, ports: Vec<ServicePort>) {
+        p.update_service(ServiceName::new("t", name), ports);
+    }
+
+    fn table(p: &mut Proxier) -> String {
+        p.nft.run("list table ip kube-proxy").unwrap()
+    }
+
+    /// Against the kernel, in a network namespace of this test's own (a
+    /// thread that unshared it: nothing here is seen outside; needs root).
+    #[test]
+    fn syncs_against_the_kernel() {
+        std::thread::spawn(|| {
+            // SAFETY: unshare(2) of this thread's network namespace.
+            let rc = unsafe { libc::unshare(libc::CLONE_NEWNET) };
+            assert_eq!(
+                rc,
+                0,
+                "unshare(CLONE_NEWNET): {}",
+                std::io::Error::last_os_error()
+            );
+            let mut p = Proxier::new(Nft::new().unwrap(), Settings::default());
+            set(
+                &mut p,
+                "a",
+                vec![port("a", "10.96.0.1", &["10.244.0.2", "10.244.0.3"], None)],
+            );
+            set(
+                &mut p,
+                "b",
+                vec![port("b", "10.96.0.2", &["10.244.0.4"], Some(60))],
+            );
+            assert_eq!(p.sync().unwrap().kind, SyncKind::Full);
+            let b_before: Vec<String> = table(&mut p)
+                .lines()
+                .filter(|l| l.contains("t/b/"))
+                .map(String::from)
+                .collect();
+
+            // One endpoint of a changes: partial, b untouched.
+            set(
+                &mut p,
+                "a",
+                vec![port("a", "10.96.0.1", &["10.244.0.2", "10.244.0.5"], None)],
+            );
+            let r = p.sync().unwrap();
+            assert_eq!((r.kind, r.services_changed), (SyncKind::Partial, 1));
+            let t = table(&mut p);
+            assert!(t.contains("10.244.0.5 . 8080"), "{t}");
+            assert!(!t.contains("10.244.0.3"), "{t}");
+            let b_after: Vec<String> = t
+                .lines()
+                .filter(|l| l.contains("t/b/"))
+                .map(String::from)
+                .collect();
+            assert_eq!(b_before, b_after);
+            assert_eq!(p.sync().unwrap().kind, SyncKind::Nothing);
+
+            // c claims a's address and port: a full sync, c left out.
+            set(
+                &mut p,
+                "c",
+                vec![port("c", "10.96.0.1", &["10.244.0.9"], None)],
+            );
+            assert_eq!(p.sync().unwrap().kind, SyncKind::Full);
+            let t = table(&mut p);
+            assert!(t.contains("t/a/") && !t.contains("t/c/"), "{t}");
+            // a goes: the key is free, c gets it (full sync again).
+            set(&mut p, "a", vec![]);
+            assert_eq!(p.sync().unwrap().kind, SyncKind::Full);
+            let t = table(&mut p);
+            assert!(!t.contains("t/a/") && t.contains("t/c/"), "{t}");
+            assert!(t.contains("10.244.0.9 . 8080"), "{t}");
+
+            // b loses an endpoint: its endpoint chain is flushed now and
+            // deleted a second later, without any other change.
+            set(&mut p, "b", vec![port("b", "10.96.0.2", &[], Some(60))]);
+            assert_eq!(p.sync().unwrap().kind, SyncKind::Partial);
+            assert!(table(&mut p).contains("chain endpoint-"));
+            let due = p.housekeeping_due().expect("a stale chain");
+            std::thread::sleep(due.saturating_duration_since(Instant::now()));
+            assert!(p.has_pending_work());
+            assert_eq!(p.sync().unwrap().kind, SyncKind::Nothing);
+            let t = table(&mut p);
+            assert!(!t.contains("chain endpoint-") && !t.contains("t/b/"), "{t}");
+            assert!(
+                t.contains("10.96.0.2 . tcp . 80 : goto reject-chain"),
+                "{t}"
+            );
+            assert!(p.housekeeping_due().is_none());
+
+            // The table deleted behind our back: the partial sync fails and
+            // a full one rebuilds it at once.
+            p.nft.delete_table().unwrap();
+            set(
+                &mut p,
+                "c",
+                vec![port("c", "10.96.0.1", &["10.244.0.8"], None)],
+            );
+            assert_eq!(p.sync().unwrap().kind, SyncKind::Full);
+            assert!(table(&mut p).contains("10.244.0.8 . 8080"));
+        })
+        .join()
+        .unwrap();
+    }
 
     #[test]
     fn affinity_from_nft_json() {
