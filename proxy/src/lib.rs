@@ -1,33 +1,47 @@
-//! kube-proxy: watches Services and Endpoints and programs one nftables
-//! table (`ip kube-proxy`, see [`rules`]); with `--configure-pod-routes`
-//! also the host-gw routes to other nodes' pods ([`routes`]). A change
-//! causes a sync at most every `--min-sync-period`; a full sync runs every
-//! `--sync-period` anyway. docs/kube-proxy.md.
+//! kube-proxy on nftables: watches Services and Endpoints and keeps one
+//! nftables table, `ip kube-proxy`, in line with them ([`rules`],
+//! [`proxier`]). A change causes a partial sync (one transaction touching
+//! only the changed Services, found by [`tracker`]) no sooner than
+//! `--min-sync-period` after the previous sync; the whole table is rebuilt
+//! at start and every `--sync-period`. With `--configure-pod-routes` it also
+//! keeps the host-gw routes to the other nodes' pod CIDRs ([`routes`]).
+//! docs/kube-proxy.md.
 
+pub mod metrics;
+pub mod model;
+pub mod netif;
 pub mod nft;
+pub mod proxier;
 pub mod routes;
 pub mod rules;
+pub mod tracker;
 
 use std::net::SocketAddr;
-use std::sync::atomic::AtomicU64;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use component_base::prometheus_client::metrics::counter::Counter;
-use component_base::prometheus_client::metrics::gauge::Gauge;
-use component_base::prometheus_client::registry::Registry;
+use anyhow::Context;
 use k8s_openapi::api::core::v1::{Endpoints, Node, Service};
 use kube::runtime::reflector::Store;
 use kube::Api;
 use tokio::sync::Notify;
 
+use crate::metrics::Metrics;
+use crate::netif::Cidr;
+use crate::proxier::{Proxier, SyncKind};
+use crate::rules::{NodePortAddresses, Settings};
+
 #[derive(Debug, Clone)]
 pub struct Config {
     pub api: component_base::ClientFlags,
+    /// This node's name (as its Node object is named).
     pub hostname: String,
-    pub cluster_cidr: Option<String>,
-    /// CIDRs whose local addresses answer NodePorts (empty: all local IPv4).
-    pub nodeport_addresses: Vec<String>,
+    /// The pods' CIDR: clients outside it are masqueraded.
+    pub cluster_cidr: Option<Cidr>,
+    /// The local addresses within these CIDRs answer NodePorts (empty: all
+    /// local addresses but loopback).
+    pub nodeport_addresses: Vec<Cidr>,
     pub healthz_bind_address: SocketAddr,
     pub metrics_bind_address: SocketAddr,
     pub sync_period: Duration,
@@ -35,124 +49,163 @@ pub struct Config {
     pub configure_pod_routes: bool,
 }
 
-#[derive(Clone, Default)]
-struct Metrics {
-    syncs: Counter,
-    last_sync_seconds: Gauge<f64, AtomicU64>,
-    rules: Gauge,
-    pod_routes: Gauge,
-}
-
-impl Metrics {
-    fn registry(&self) -> Registry {
-        let mut r = Registry::with_prefix("kubeproxy");
-        r.register(
-            "sync_proxy_rules",
-            "Syncs of the nftables table",
-            self.syncs.clone(),
-        );
-        r.register(
-            "sync_proxy_rules_last_duration_seconds",
-            "How long the last sync took",
-            self.last_sync_seconds.clone(),
-        );
-        r.register(
-            "proxy_rules",
-            "Lines of the nftables table",
-            self.rules.clone(),
-        );
-        r.register(
-            "pod_routes",
-            "Routes to other nodes' pod CIDRs",
-            self.pod_routes.clone(),
-        );
-        r
-    }
-}
-
-/// Remove the table and the pod routes (`--cleanup`).
+/// Remove the table and the pod routes this proxier made (`--cleanup`).
 pub fn cleanup() -> anyhow::Result<()> {
-    nft::delete_table()?;
-    routes::cleanup()?;
+    let table = nft::Nft::new()
+        .and_then(|mut n| n.delete_table())
+        .context("delete the kube-proxy table");
+    let routes = routes::cleanup().context("remove pod routes");
+    table?;
+    routes?;
     Ok(())
 }
 
+/// The rule settings for now (NodePort addresses follow the interfaces).
+fn settings(cluster_cidr: Option<Cidr>, nodeport_cidrs: &[Cidr]) -> Settings {
+    let nodeport_addresses = if nodeport_cidrs.is_empty()
+        || nodeport_cidrs.iter().any(|c| c.len == 0)
+    {
+        NodePortAddresses::All
+    } else {
+        let local = netif::local_addresses().unwrap_or_else(|e| {
+            tracing::error!(error = %e, "cannot list local addresses: NodePorts answered nowhere");
+            Vec::new()
+        });
+        let mut ips: Vec<_> = local
+            .iter()
+            .map(|a| a.ip)
+            .filter(|ip| !ip.is_loopback() && nodeport_cidrs.iter().any(|c| c.contains(*ip)))
+            .collect();
+        ips.sort();
+        ips.dedup();
+        if ips.is_empty() {
+            tracing::warn!(cidrs = ?nodeport_cidrs, "no local address within --nodeport-addresses");
+        }
+        NodePortAddresses::Only(ips)
+    };
+    Settings {
+        cluster_cidr: cluster_cidr.map(|c| c.to_string()),
+        nodeport_addresses,
+    }
+}
+
 pub async fn run(config: Config) -> anyhow::Result<()> {
+    // libnftables first: without it there is nothing to do.
+    let nft = nft::Nft::new()?;
     let client = config.api.client().await?;
     let metrics = Metrics::default();
-    component_base::serve_health(config.healthz_bind_address, metrics.registry()).await?;
+    // Ready once the first full sync is in the kernel.
+    let ready = Arc::new(AtomicBool::new(false));
+    let bound = component_base::serve_health_with_readiness(
+        config.healthz_bind_address,
+        metrics.registry(),
+        ready.clone(),
+    )
+    .await?;
+    tracing::info!(%bound, "serving /healthz, /readyz and /metrics");
     if config.metrics_bind_address != config.healthz_bind_address {
-        component_base::serve_health(config.metrics_bind_address, metrics.registry()).await?;
+        let bound = component_base::serve_health_with_readiness(
+            config.metrics_bind_address,
+            metrics.registry(),
+            ready.clone(),
+        )
+        .await?;
+        tracing::info!(%bound, "serving /metrics");
     }
+
     let changed = Arc::new(Notify::new());
     let services = poked(Api::<Service>::all(client.clone()), &changed);
     let endpoints = poked(Api::<Endpoints>::all(client.clone()), &changed);
-    let nodes = config
-        .configure_pod_routes
-        .then(|| poked(Api::<Node>::all(client.clone()), &changed));
+    if config.configure_pod_routes {
+        let nodes_changed = Arc::new(Notify::new());
+        let nodes = poked(Api::<Node>::all(client.clone()), &nodes_changed);
+        tokio::spawn(pod_routes(
+            config.clone(),
+            nodes,
+            nodes_changed,
+            metrics.clone(),
+        ));
+    }
+    // Upstream waits for both lists too: rules from half the data would
+    // cut live Services off.
     for store in [
         services.wait_until_ready().await,
         endpoints.wait_until_ready().await,
     ] {
         store.map_err(|e| anyhow::anyhow!("first list: {e}"))?;
     }
-    if let Some(n) = &nodes {
-        n.wait_until_ready()
-            .await
-            .map_err(|e| anyhow::anyhow!("first list of nodes: {e}"))?;
-    }
-    let settings = rules::Settings {
-        cluster_cidr: config.cluster_cidr.clone(),
-        nodeport_addresses: nodeport_addresses(&config.nodeport_addresses),
-    };
-    let mut last_text = String::new();
-    let mut last_full = Instant::now() - config.sync_period;
+    tracing::info!("Services and Endpoints listed: syncing");
+
+    let mut p = Proxier::new(
+        nft,
+        settings(config.cluster_cidr, &config.nodeport_addresses),
+    );
+    let mut tracker = tracker::Tracker::default();
+    let mut next_full = Instant::now();
+    let mut last_sync: Option<Instant> = None;
+    let mut failures: u32 = 0;
     loop {
-        let started = Instant::now();
-        let full = started.duration_since(last_full) >= config.sync_period;
-        let svcs: Vec<Service> = services.state().iter().map(|s| (**s).clone()).collect();
-        let eps: Vec<Endpoints> = endpoints.state().iter().map(|e| (**e).clone()).collect();
-        let ports = rules::service_ports(&svcs, &eps);
-        let text = rules::render(&ports, &settings);
-        // Unchanged rules are not rewritten, except on the periodic full sync
-        // (which repairs anything changed behind our back).
-        if full || text != last_text {
-            match nft::apply(&text) {
-                Ok(()) => {
-                    metrics.syncs.inc();
-                    metrics.rules.set(text.lines().count() as i64);
-                    let took = started.elapsed();
-                    metrics.last_sync_seconds.set(took.as_secs_f64());
+        let wake = p.housekeeping_due().map_or(next_full, |h| h.min(next_full));
+        tokio::select! {
+            _ = changed.notified() => {}
+            _ = tokio::time::sleep_until(wake.into()) => {}
+        }
+        if let Some(last) = last_sync {
+            tokio::time::sleep_until((last + config.min_sync_period).into()).await;
+        }
+        for c in tracker.changes(services.state(), endpoints.state()) {
+            let ports = c
+                .service
+                .map(|s| model::service_ports(&s, c.endpoints.as_deref()))
+                .unwrap_or_default();
+            p.update_service(c.name, ports);
+        }
+        let now = Instant::now();
+        if now >= next_full {
+            p.set_settings(settings(config.cluster_cidr, &config.nodeport_addresses));
+            p.request_full_sync();
+            next_full = now + config.sync_period;
+        }
+        if !p.has_pending_work() {
+            continue;
+        }
+        let (back, result) = tokio::task::spawn_blocking(move || {
+            let r = p.sync();
+            (p, r)
+        })
+        .await
+        .context("sync task")?;
+        p = back;
+        last_sync = Some(Instant::now());
+        match result {
+            Ok(report) => {
+                failures = 0;
+                metrics.observe_sync(&report);
+                if report.kind != SyncKind::Nothing {
+                    ready.store(true, Ordering::Release);
                     tracing::info!(
-                        services = ports.len(),
-                        full,
-                        took_ms = took.as_secs_f64() * 1000.0,
+                        kind = ?report.kind,
+                        services = report.services_changed,
+                        rules = report.rules,
+                        took_ms = format!("{:.1}", report.took.as_secs_f64() * 1000.0),
                         "synced proxy rules"
                     );
-                    last_text = text;
-                    if full {
-                        last_full = started;
-                    }
                 }
-                Err(e) => tracing::error!("sync proxy rules: {e}"),
+            }
+            Err(e) => {
+                // The proxier wants a full sync now; retry it backing off
+                // from the minimum period up to the sync period.
+                metrics.sync_failures.inc();
+                failures = failures.saturating_add(1);
+                let delay = config
+                    .min_sync_period
+                    .max(Duration::from_millis(100))
+                    .saturating_mul(1 << failures.min(10))
+                    .min(config.sync_period);
+                next_full = next_full.min(Instant::now() + delay);
+                tracing::error!(error = %e, retry_in = ?delay, "sync failed; retrying with a full sync");
             }
         }
-        if let Some(nodes) = &nodes {
-            let all: Vec<Node> = nodes.state().iter().map(|n| (**n).clone()).collect();
-            match routes::connected()
-                .and_then(|c| routes::reconcile(&routes::desired(&all, &config.hostname, &c)))
-            {
-                Ok(n) => {
-                    metrics.pod_routes.set(n as i64);
-                }
-                Err(e) => tracing::error!("pod routes: {e}"),
-            }
-        }
-        // Wait for a change (or the full sync), then no sooner than the
-        // minimum period after this sync.
-        let _ = tokio::time::timeout(config.sync_period, changed.notified()).await;
-        let next = started + config.min_sync_period;
-        tokio::time::sleep_until(next.into()).await;
     }
 }
 
@@ -171,12 +224,31 @@ where
     component_base::reflect::reflect(api, move |_| changed.notify_one())
 }
 
-/// The local IPv4 addresses within `cidrs` as /32s (all local non-loopback
-/// addresses when none are given).
-fn nodeport_addresses(cidrs: &[String]) -> Vec<String> {
-    let local = routes::connected().unwrap_or_default();
-    if cidrs.is_empty() {
-        return local.iter().map(|(a, _)| format!("{a}/32")).collect();
+/// Keep the host-gw routes to the other nodes' pod CIDRs, after each Node
+/// change (no sooner than --min-sync-period apart) and every --sync-period.
+async fn pod_routes(config: Config, nodes: Store<Node>, changed: Arc<Notify>, metrics: Metrics) {
+    // Never reconcile against a partial list: that would drop live routes.
+    if let Err(e) = nodes.wait_until_ready().await {
+        tracing::error!(error = %e, "first list of Nodes failed: no pod routes");
+        return;
     }
-    cidrs.to_vec()
+    loop {
+        let started = Instant::now();
+        let list: Vec<Node> = nodes.state().iter().map(|n| (**n).clone()).collect();
+        let hostname = config.hostname.clone();
+        let result = tokio::task::spawn_blocking(move || {
+            let local = netif::local_addresses().unwrap_or_default();
+            routes::reconcile(&routes::desired(&list, &hostname, &local))
+        })
+        .await;
+        match result {
+            Ok(Ok(n)) => {
+                metrics.pod_routes.set(n as i64);
+            }
+            Ok(Err(e)) => tracing::error!(error = %e, "pod routes"),
+            Err(e) => tracing::error!(error = %e, "pod routes task"),
+        }
+        let _ = tokio::time::timeout(config.sync_period, changed.notified()).await;
+        tokio::time::sleep_until((started + config.min_sync_period).into()).await;
+    }
 }

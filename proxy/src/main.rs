@@ -5,11 +5,12 @@ use std::time::Duration;
 
 use clap::Parser;
 use component_base::parse_duration;
+use proxy::netif::Cidr;
 
 #[derive(Parser, Debug)]
 #[command(
     name = "kube-proxy",
-    about = "Sends Service traffic to the Service's endpoints (nftables)."
+    about = "Sends Service traffic to the Services' endpoints (nftables)."
 )]
 struct Options {
     #[command(flatten)]
@@ -17,29 +18,33 @@ struct Options {
     /// This node's name (default: the host name).
     #[arg(long)]
     hostname_override: Option<String>,
-    /// The pods' CIDR: clients outside it are masqueraded.
+    /// The pods' CIDR: traffic to a ClusterIP from outside it is masqueraded.
     #[arg(long)]
-    cluster_cidr: Option<String>,
-    /// CIDRs of the node addresses that answer NodePorts (default: all).
+    cluster_cidr: Option<Cidr>,
+    /// CIDRs (comma-separated) of the node addresses that answer NodePorts
+    /// (default: every local address but loopback).
     #[arg(long, value_delimiter = ',')]
-    nodeport_addresses: Vec<String>,
+    nodeport_addresses: Vec<Cidr>,
+    /// Where /healthz is served.
     #[arg(long, default_value = "0.0.0.0:10256")]
     healthz_bind_address: SocketAddr,
+    /// Where /metrics is served.
     #[arg(long, default_value = "127.0.0.1:10249")]
     metrics_bind_address: SocketAddr,
-    /// A full sync at least this often.
+    /// The whole table is rebuilt at least this often.
     #[arg(long, default_value = "30s", value_parser = parse_duration)]
     sync_period: Duration,
     /// No two syncs closer than this.
     #[arg(long, default_value = "1s", value_parser = parse_duration)]
     min_sync_period: Duration,
-    /// Only nftables.
+    /// The proxy mode: only nftables.
     #[arg(long, default_value = "nftables")]
     proxy_mode: String,
-    /// Keep routes to the other nodes' pod CIDRs (host-gw); not an upstream flag.
+    /// Keep routes to the other nodes' pod CIDRs via their InternalIPs
+    /// (host-gw; not an upstream flag).
     #[arg(long)]
     configure_pod_routes: bool,
-    /// Remove the table and routes this proxy made, then exit.
+    /// Remove the nftables table and routes kube-proxy made, then exit.
     #[arg(long)]
     cleanup: bool,
 }
@@ -50,6 +55,7 @@ async fn main() -> anyhow::Result<()> {
     let o = Options::parse();
     if o.cleanup {
         proxy::cleanup()?;
+        tracing::info!("removed the kube-proxy table and pod routes");
         return Ok(());
     }
     if o.proxy_mode != "nftables" {
@@ -58,11 +64,17 @@ async fn main() -> anyhow::Result<()> {
             o.proxy_mode
         );
     }
-    let hostname = o.hostname_override.unwrap_or_else(|| {
-        std::fs::read_to_string("/proc/sys/kernel/hostname")
-            .map(|h| h.trim().to_lowercase())
-            .unwrap_or_default()
-    });
+    if o.sync_period.is_zero() {
+        anyhow::bail!("--sync-period must be positive");
+    }
+    let hostname = o
+        .hostname_override
+        .filter(|h| !h.trim().is_empty())
+        .unwrap_or_else(|| {
+            std::fs::read_to_string("/proc/sys/kernel/hostname")
+                .map(|h| h.trim().to_lowercase())
+                .unwrap_or_default()
+        });
     proxy::run(proxy::Config {
         api: o.api,
         hostname,

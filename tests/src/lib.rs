@@ -4,4 +4,5 @@ pub mod apiserver;
 pub mod component;
 pub mod etcd;
 pub mod lab;
+pub mod netns;
 pub mod secure;
