@@ -5,12 +5,13 @@
 #   etcd-server         one of the two stores (tests run both)
 #   containerd runc containernetworking-plugins   run pods (CRI, CNI in /usr/lib/cni)
 #   busybox-static nginx   sources of the offline images (docs/node-runtime.md)
-#   nftables iptables iproute2 util-linux   networking, nsenter
+#   nftables libnftables1 iptables iproute2 util-linux   networking (kube-proxy
+#                       loads libnftables.so.1), nsenter
 #   libc6-dev curl      the static pause build; the example's HTTP checks
 set -euo pipefail
 export DEBIAN_FRONTEND=noninteractive
 need=(protobuf-compiler etcd-server containerd runc containernetworking-plugins
-      busybox-static nginx nftables iptables iproute2 util-linux libc6-dev curl)
+      busybox-static nginx nftables libnftables1 iptables iproute2 util-linux libc6-dev curl)
 missing=()
 for p in "${need[@]}"; do
   dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")
