@@ -21,6 +21,15 @@ impl Layout {
         self.dir.join("kubeconfig")
     }
 
+    /// The components' kubeconfigs (one identity each).
+    pub fn kubeconfigs(&self) -> PathBuf {
+        self.dir.join("kubeconfigs")
+    }
+
+    pub fn component_kubeconfig(&self, component: &str) -> PathBuf {
+        self.kubeconfigs().join(format!("{component}.conf"))
+    }
+
     /// The cluster's CA and certificates.
     pub fn pki(&self) -> PathBuf {
         self.dir.join("pki")

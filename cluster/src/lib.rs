@@ -23,6 +23,7 @@ pub mod lab;
 pub mod layout;
 pub mod netsafety;
 pub mod preflight;
+pub mod rotate;
 pub mod status;
 pub mod up;
 

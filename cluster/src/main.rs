@@ -41,6 +41,21 @@ enum Command {
         #[arg(long, default_value = DEFAULT_DATA_DIR)]
         data_dir: PathBuf,
     },
+    /// The cluster's certificates.
+    Certs {
+        #[command(subcommand)]
+        command: CertsCommand,
+    },
+}
+
+#[derive(Subcommand)]
+enum CertsCommand {
+    /// Issue every certificate again from the cluster CA and restart the
+    /// components with theirs (pods keep running).
+    Rotate {
+        #[arg(long, default_value = DEFAULT_DATA_DIR)]
+        data_dir: PathBuf,
+    },
 }
 
 #[tokio::main]
@@ -63,6 +78,11 @@ async fn main() -> std::process::ExitCode {
         }
         Command::Down { data_dir, purge } => cluster::down::down(&data_dir, purge).map(|()| true),
         Command::Status { data_dir } => Ok(cluster::status::status(&data_dir).await),
+        Command::Certs {
+            command: CertsCommand::Rotate { data_dir },
+        } => cluster::rotate::rotate(&cluster::layout::Layout::new(data_dir))
+            .await
+            .map(|()| true),
     };
     match result {
         Ok(true) => std::process::ExitCode::SUCCESS,

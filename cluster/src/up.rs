@@ -225,16 +225,7 @@ async fn bring_up(
 
     let t = step("kube-apiserver");
     let ca = certs::ca(layout)?;
-    let service_ip: IpAddr = FIRST_SERVICE_IP.parse()?;
-    let (cert, key) = certs::apiserver(
-        layout,
-        &ca,
-        &[
-            IpAddr::V4(lab::HOST_IP),
-            service_ip,
-            IpAddr::from([127, 0, 0, 1]),
-        ],
-    )?;
+    let (cert, key) = certs::apiserver(layout, &ca, &apiserver_ips())?;
     daemon::spawn(
         layout,
         "kube-apiserver",
@@ -247,27 +238,31 @@ async fn bring_up(
             format!("--tls-cert-file={}", cert.display()),
             format!("--tls-private-key-file={}", key.display()),
             format!("--client-ca-file={}", layout.pki().join("ca.crt").display()),
+            // The service-account signing key is kept here across restarts.
+            format!("--cert-dir={}", layout.pki().display()),
+            "--authorization-mode=Node,RBAC".into(),
             format!("--service-cluster-ip-range={SERVICE_CIDR}"),
         ],
         &layout.log("kube-apiserver"),
     )?;
-    certs::write_admin_kubeconfig(
+    let names: Vec<String> = nodes.iter().map(|n| n.name.clone()).collect();
+    certs::write_kubeconfigs(
         layout,
         &ca,
-        &format!("https://{}:{APISERVER_PORT}", lab::HOST_IP),
+        &apiserver_url(),
+        &certs::component_identities(&names),
     )?;
     let client = component_base::client(Some(&layout.kubeconfig()), None).await?;
     wait_api(&client, &layout.log("kube-apiserver")).await?;
     done(t);
 
-    let kubeconfig = format!("--kubeconfig={}", layout.kubeconfig().display());
     let t = step("kube-controller-manager, kube-scheduler");
     daemon::spawn(
         layout,
         "kube-controller-manager",
         &bin.join("kube-controller-manager"),
         &[
-            kubeconfig.clone(),
+            kubeconfig_flag(layout, "kube-controller-manager"),
             "--leader-elect=false".into(),
             "--bind-address=127.0.0.1".into(),
             "--allocate-node-cidrs".into(),
@@ -280,7 +275,7 @@ async fn bring_up(
         "kube-scheduler",
         &bin.join("kube-scheduler"),
         &[
-            kubeconfig.clone(),
+            kubeconfig_flag(layout, "kube-scheduler"),
             "--leader-elect=false".into(),
             "--bind-address=127.0.0.1".into(),
         ],
@@ -304,7 +299,7 @@ async fn bring_up(
         "kube-dns",
         &bin.join("kube-dns"),
         &[
-            kubeconfig.clone(),
+            kubeconfig_flag(layout, "kube-dns"),
             format!("--dns-bind-address={}:53", lab::HOST_IP),
             format!("--healthz-bind-address=127.0.0.1:{DNS_HEALTHZ_PORT}"),
             format!("--cluster-domain={CLUSTER_DOMAIN}"),
@@ -318,14 +313,7 @@ async fn bring_up(
         [only] if only.netns.is_none() => only.name.clone(),
         _ => "control-plane".to_string(),
     };
-    spawn_proxy(
-        layout,
-        &bin,
-        &kubeconfig,
-        &host_proxy_name,
-        None,
-        lab::HOST_IP,
-    )?;
+    spawn_proxy(layout, &bin, &host_proxy_name, None, lab::HOST_IP)?;
     wait_healthz(
         ([127, 0, 0, 1], DNS_HEALTHZ_PORT).into(),
         "kube-dns",
@@ -339,11 +327,10 @@ async fn bring_up(
     done(t);
 
     for node in nodes {
-        start_node(layout, &bin, &kubeconfig, node, &host_proxy_name)?;
+        start_node(layout, &bin, node, &host_proxy_name)?;
     }
 
     let t = step("every node Ready, system Services");
-    let names: Vec<String> = nodes.iter().map(|n| n.name.clone()).collect();
     wait_ready(&client, &names, layout).await?;
     done(t);
 
@@ -361,7 +348,6 @@ async fn bring_up(
 fn start_node(
     layout: &Layout,
     bin: &Path,
-    kubeconfig: &str,
     node: &NodePlan,
     host_proxy_name: &str,
 ) -> anyhow::Result<()> {
@@ -393,7 +379,7 @@ fn start_node(
         netns,
         &bin.join("kubelet"),
         &[
-            kubeconfig.to_string(),
+            kubeconfig_flag(layout, &format!("kubelet-{name}")),
             format!("--hostname-override={name}"),
             format!("--node-ip={}", node.ip),
             format!("--address={}", node.ip),
@@ -408,7 +394,7 @@ fn start_node(
         &layout.log(&format!("kubelet-{name}")),
     )?;
     if netns.is_some() && name != host_proxy_name {
-        spawn_proxy(layout, bin, kubeconfig, name, netns, node.ip)?;
+        spawn_proxy(layout, bin, name, netns, node.ip)?;
     }
     wait_healthz(
         (node.ip, 10248).into(),
@@ -422,7 +408,6 @@ fn start_node(
 fn spawn_proxy(
     layout: &Layout,
     bin: &Path,
-    kubeconfig: &str,
     name: &str,
     netns: Option<&str>,
     ip: Ipv4Addr,
@@ -433,7 +418,7 @@ fn spawn_proxy(
         netns,
         &bin.join("kube-proxy"),
         &[
-            kubeconfig.to_string(),
+            kubeconfig_flag(layout, "kube-proxy"),
             format!("--hostname-override={name}"),
             format!("--cluster-cidr={CLUSTER_CIDR}"),
             "--configure-pod-routes".into(),
@@ -444,6 +429,29 @@ fn spawn_proxy(
         &layout.log(&format!("kube-proxy-{name}")),
     )?;
     Ok(())
+}
+
+/// `--kubeconfig=` with `component`'s own identity.
+fn kubeconfig_flag(layout: &Layout, component: &str) -> String {
+    format!(
+        "--kubeconfig={}",
+        layout.component_kubeconfig(component).display()
+    )
+}
+
+/// The apiserver's URL as every component and the admin reach it.
+pub fn apiserver_url() -> String {
+    format!("https://{}:{APISERVER_PORT}", lab::HOST_IP)
+}
+
+/// The addresses the apiserver's serving certificate names: the lab
+/// address, the `kubernetes` Service's ClusterIP and loopback.
+pub fn apiserver_ips() -> Vec<IpAddr> {
+    vec![
+        IpAddr::V4(lab::HOST_IP),
+        FIRST_SERVICE_IP.parse().expect("a constant address"),
+        IpAddr::from([127, 0, 0, 1]),
+    ]
 }
 
 fn start_etcd(layout: &Layout) -> anyhow::Result<()> {
@@ -516,7 +524,7 @@ async fn wait_ready(
 
 /// The apiserver's `/healthz` answering 200 over TLS (verified with the
 /// cluster CA).
-async fn wait_api(client: &kube::Client, log: &Path) -> anyhow::Result<()> {
+pub(crate) async fn wait_api(client: &kube::Client, log: &Path) -> anyhow::Result<()> {
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
         let req = http::Request::get("/healthz").body(Vec::new())?;

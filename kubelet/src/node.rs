@@ -336,7 +336,7 @@ impl StatusReporter {
             return Ok(false);
         }
         let api: Api<Node> = Api::all(client.clone());
-        let old = api.get_status(node_name).await?.status;
+        let old = api.get(node_name).await?.status;
         let status = with_times(desired.clone(), old.as_ref());
         let patch = json!({"status": status});
         api.patch_status(node_name, &PatchParams::default(), &Patch::Merge(&patch))

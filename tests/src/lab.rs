@@ -64,6 +64,13 @@ impl LabCluster {
         )
     }
 
+    /// `cluster <args> --data-dir <the lab's>` (e.g. `certs rotate`).
+    pub fn cluster(&self, args: &[&str]) -> Output {
+        let mut args = args.to_vec();
+        args.extend_from_slice(&["--data-dir", self.data.to_str().unwrap()]);
+        self.exec(&bin_dir().join("cluster"), &args)
+    }
+
     pub fn kubeconfig(&self) -> PathBuf {
         self.data.join("kubeconfig")
     }

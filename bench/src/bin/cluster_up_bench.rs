@@ -102,7 +102,10 @@ fn one(manifests: &Path, idle_seconds: u64) -> Result<Run> {
             "-o",
             "jsonpath={.items[*].status.phase}",
         ]));
-        let running = phases.split_whitespace().filter(|p| *p == "Running").count();
+        let running = phases
+            .split_whitespace()
+            .filter(|p| *p == "Running")
+            .count();
         if running >= 2 {
             break;
         }
@@ -118,7 +121,11 @@ fn one(manifests: &Path, idle_seconds: u64) -> Result<Run> {
         let pid_file = lab.data.join("pids").join(format!("{name}.pid"));
         let pid = std::fs::read_to_string(&pid_file)
             .with_context(|| format!("reading {}", pid_file.display()))?;
-        let pid = pid.split_whitespace().next().unwrap_or_default().to_string();
+        let pid = pid
+            .split_whitespace()
+            .next()
+            .unwrap_or_default()
+            .to_string();
         rss_kib.push((name.to_string(), vm_rss_kib(&pid)?));
     }
     let out = lab.down();
