@@ -128,18 +128,7 @@ pub fn unauthorized() -> ApiError {
 
 /// The identity in a verified client certificate (DER).
 pub fn user_from_certificate(der: &[u8]) -> Option<UserInfo> {
-    let (_, cert) = x509_parser::parse_x509_certificate(der).ok()?;
-    let subject = cert.subject();
-    let name = subject
-        .iter_common_name()
-        .next()?
-        .as_str()
-        .ok()?
-        .to_string();
-    let groups = subject
-        .iter_organization()
-        .filter_map(|o| o.as_str().ok().map(str::to_string))
-        .collect();
+    let (name, groups) = component_base::tls::certificate_user(der)?;
     Some(UserInfo::new(name, String::new(), groups))
 }
 

@@ -72,6 +72,21 @@ pub struct Config {
     #[arg(long, default_value = "/var/run/kubernetes")]
     pub cert_dir: std::path::PathBuf,
 
+    /// The client certificate (PEM) the apiserver shows kubelets. With it,
+    /// kubelets are reached over HTTPS (else plain HTTP, for kubelets
+    /// started without TLS).
+    #[arg(long)]
+    pub kubelet_client_certificate: Option<std::path::PathBuf>,
+
+    /// The private key of --kubelet-client-certificate.
+    #[arg(long)]
+    pub kubelet_client_key: Option<std::path::PathBuf>,
+
+    /// The CA bundle that signs kubelets' serving certificates (required
+    /// with --kubelet-client-certificate: kubelets are always verified).
+    #[arg(long)]
+    pub kubelet_certificate_authority: Option<std::path::PathBuf>,
+
     /// The address published in the `kubernetes` Endpoints (default: the bind address).
     #[arg(long)]
     pub advertise_address: Option<IpAddr>,

@@ -17,6 +17,7 @@ pub mod discovery;
 pub mod error;
 pub mod fuzzing;
 pub mod handler;
+pub mod kubelet_client;
 pub mod meta;
 pub mod metrics;
 pub mod openapi;

@@ -47,6 +47,8 @@ pub async fn build(config: &Config, store: Arc<dyn Store>) -> anyhow::Result<Arc
         },
         authz,
         root_ca,
+        kubelet: crate::kubelet_client::KubeletClient::from_config(config)
+            .context("the kubelet client")?,
         tokens: Arc::new(
             crate::serviceaccount::Tokens::from_config(config)
                 .context("service account token keys")?,

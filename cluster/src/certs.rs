@@ -1,6 +1,7 @@
 //! The cluster's certificates (`DIR/pki`): a CA made once at the first `up`,
 //! the apiserver's serving certificate for every name and address clients
-//! use, the admin's client certificate (O=system:masters) in
+//! use and its client certificate for kubelets, each kubelet's serving
+//! certificate, the admin's client certificate (O=system:masters) in
 //! `DIR/kubeconfig`, and one client certificate per component (scheduler,
 //! controller-manager, kube-proxy, kube-dns, each node's kubelet) in
 //! `DIR/kubeconfigs/<component>.conf`, all with the CA embedded, so nothing
@@ -8,7 +9,7 @@
 //! again from the same CA.
 
 use std::net::IpAddr;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use anyhow::Context;
@@ -33,16 +34,9 @@ pub fn ca(layout: &Layout) -> anyhow::Result<Ca> {
     Ok(ca)
 }
 
-/// The apiserver's serving certificate for `ips` (plus the `kubernetes`
-/// Service's names and `service_ip`), written to `DIR/pki/apiserver.{crt,key}`.
-pub fn apiserver(
-    layout: &Layout,
-    ca: &Ca,
-    ips: &[IpAddr],
-) -> anyhow::Result<(std::path::PathBuf, std::path::PathBuf)> {
-    let dns = component_base::pki::APISERVER_DNS_NAMES;
-    let pair = ca.issue_serving("kube-apiserver", &dns, ips, CERT_VALIDITY)?;
-    Ok(pair.write(&layout.pki(), "apiserver")?)
+/// Where the apiserver's serving certificate is.
+pub fn apiserver(layout: &Layout) -> (PathBuf, PathBuf) {
+    pair_paths(layout, "apiserver")
 }
 
 /// Who a client certificate says its holder is: CN = user, O = groups.
@@ -88,17 +82,56 @@ pub fn component_identities(nodes: &[String]) -> Vec<Identity> {
     out
 }
 
-/// Issue a client certificate for the admin (O=system:masters, into
-/// `DIR/kubeconfig`) and for each of `identities` (into
-/// `DIR/kubeconfigs/<component>.conf`), all valid for [`CERT_VALIDITY`].
-pub fn write_kubeconfigs(
+/// A node as its certificates see it.
+pub struct NodeCert {
+    pub name: String,
+    pub ip: IpAddr,
+}
+
+/// Where the apiserver's kubelet client certificate is.
+pub fn apiserver_kubelet_client(layout: &Layout) -> (PathBuf, PathBuf) {
+    pair_paths(layout, "apiserver-kubelet-client")
+}
+
+/// Where a node's kubelet serving certificate is.
+pub fn kubelet_serving(layout: &Layout, node: &str) -> (PathBuf, PathBuf) {
+    pair_paths(layout, &format!("kubelet-{node}-serving"))
+}
+
+fn pair_paths(layout: &Layout, name: &str) -> (PathBuf, PathBuf) {
+    let dir = layout.pki();
+    (
+        dir.join(format!("{name}.crt")),
+        dir.join(format!("{name}.key")),
+    )
+}
+
+/// Issue every certificate but the CA, all valid for [`CERT_VALIDITY`]: the
+/// apiserver's serving certificate (for `apiserver_ips`) and its kubelet
+/// client certificate (CN kube-apiserver-kubelet-client, bound to
+/// system:kubelet-api-admin), each kubelet's serving certificate (its name
+/// and address), the admin's client certificate (O=system:masters) into
+/// `DIR/kubeconfig`, and each component's (see [`component_identities`])
+/// into `DIR/kubeconfigs/<component>.conf`.
+pub fn issue_all(
     layout: &Layout,
     ca: &Ca,
     server: &str,
-    identities: &[Identity],
+    apiserver_ips: &[IpAddr],
+    nodes: &[NodeCert],
 ) -> anyhow::Result<()> {
+    let dir = layout.pki();
+    let dns = component_base::pki::APISERVER_DNS_NAMES;
+    ca.issue_serving("kube-apiserver", &dns, apiserver_ips, CERT_VALIDITY)?
+        .write(&dir, "apiserver")?;
+    ca.issue_client("kube-apiserver-kubelet-client", &[], CERT_VALIDITY)?
+        .write(&dir, "apiserver-kubelet-client")?;
+    for node in nodes {
+        ca.issue_serving(&node.name, &[node.name.as_str()], &[node.ip], CERT_VALIDITY)?
+            .write(&dir, &format!("kubelet-{}-serving", node.name))?;
+    }
     let admin = ca.issue_client("kubernetes-admin", &["system:masters"], CERT_VALIDITY)?;
-    admin.write(&layout.pki(), "admin")?;
+    admin.write(&dir, "admin")?;
     write_kubeconfig(
         &layout.kubeconfig(),
         server,
@@ -106,12 +139,13 @@ pub fn write_kubeconfigs(
         "admin",
         &admin,
     )?;
-    let dir = layout.kubeconfigs();
-    std::fs::create_dir_all(&dir).with_context(|| format!("create {}", dir.display()))?;
-    for id in identities {
+    let confs = layout.kubeconfigs();
+    std::fs::create_dir_all(&confs).with_context(|| format!("create {}", confs.display()))?;
+    let names: Vec<String> = nodes.iter().map(|n| n.name.clone()).collect();
+    for id in component_identities(&names) {
         let groups: Vec<&str> = id.groups.iter().map(String::as_str).collect();
         let pair = ca.issue_client(&id.user, &groups, CERT_VALIDITY)?;
-        pair.write(&layout.pki(), &id.component)?;
+        pair.write(&dir, &id.component)?;
         write_kubeconfig(
             &layout.component_kubeconfig(&id.component),
             server,

@@ -21,18 +21,30 @@ pub async fn rotate(layout: &Layout) -> anyhow::Result<()> {
         bail!("no cluster in {} (no pki/ca.crt)", layout.dir.display());
     }
     let ca = certs::ca(layout)?;
-    let nodes = node_names(layout)?;
-    certs::apiserver(layout, &ca, &up::apiserver_ips())?;
-    certs::write_kubeconfigs(
+    let names = node_names(layout)?;
+    let count = u32::try_from(names.len()).context("node count")?;
+    let nodes = up::node_plans(&layout.dir, count);
+    let mut planned: Vec<String> = nodes.iter().map(|n| n.name.clone()).collect();
+    planned.sort();
+    if planned != names {
+        bail!(
+            "the nodes in {} ({}) are not the ones this machine would make ({}); not rotating",
+            layout.nodes().display(),
+            names.join(", "),
+            planned.join(", ")
+        );
+    }
+    certs::issue_all(
         layout,
         &ca,
         &up::apiserver_url(),
-        &certs::component_identities(&nodes),
+        &up::apiserver_ips(),
+        &up::node_certs(&nodes),
     )?;
     println!(
         "Issued new certificates (valid {} days) for kube-apiserver, the admin and {} components.",
         certs::CERT_VALIDITY.as_secs() / 86_400,
-        certs::component_identities(&nodes).len()
+        certs::component_identities(&names).len()
     );
 
     // The apiserver first, so that the others reconnect to its new

@@ -225,7 +225,16 @@ async fn bring_up(
 
     let t = step("kube-apiserver");
     let ca = certs::ca(layout)?;
-    let (cert, key) = certs::apiserver(layout, &ca, &apiserver_ips())?;
+    certs::issue_all(
+        layout,
+        &ca,
+        &apiserver_url(),
+        &apiserver_ips(),
+        &node_certs(nodes),
+    )?;
+    let (cert, key) = certs::apiserver(layout);
+    let (kubelet_client_cert, kubelet_client_key) = certs::apiserver_kubelet_client(layout);
+    let ca_file = layout.pki().join("ca.crt");
     daemon::spawn(
         layout,
         "kube-apiserver",
@@ -237,7 +246,13 @@ async fn bring_up(
             format!("--secure-port={APISERVER_PORT}"),
             format!("--tls-cert-file={}", cert.display()),
             format!("--tls-private-key-file={}", key.display()),
-            format!("--client-ca-file={}", layout.pki().join("ca.crt").display()),
+            format!("--client-ca-file={}", ca_file.display()),
+            format!(
+                "--kubelet-client-certificate={}",
+                kubelet_client_cert.display()
+            ),
+            format!("--kubelet-client-key={}", kubelet_client_key.display()),
+            format!("--kubelet-certificate-authority={}", ca_file.display()),
             // The service-account signing key is kept here across restarts.
             format!("--cert-dir={}", layout.pki().display()),
             "--authorization-mode=Node,RBAC".into(),
@@ -246,12 +261,6 @@ async fn bring_up(
         &layout.log("kube-apiserver"),
     )?;
     let names: Vec<String> = nodes.iter().map(|n| n.name.clone()).collect();
-    certs::write_kubeconfigs(
-        layout,
-        &ca,
-        &apiserver_url(),
-        &certs::component_identities(&names),
-    )?;
     let client = component_base::client(Some(&layout.kubeconfig()), None).await?;
     wait_api(&client, &layout.log("kube-apiserver")).await?;
     done(t);
@@ -373,6 +382,7 @@ fn start_node(
     done(t);
 
     let t = step(&format!("node {name}: kubelet"));
+    let (serving_cert, serving_key) = certs::kubelet_serving(layout, name);
     daemon::spawn_in(
         layout,
         &format!("kubelet-{name}"),
@@ -390,6 +400,13 @@ fn start_node(
             format!("--cgroup-root={}", cgroup_root(name)),
             format!("--cluster-dns={CLUSTER_DNS_IP}"),
             format!("--cluster-domain={CLUSTER_DOMAIN}"),
+            // Only the apiserver (its kubelet client certificate) and who
+            // the apiserver allows may use the kubelet's API.
+            format!("--tls-cert-file={}", serving_cert.display()),
+            format!("--tls-private-key-file={}", serving_key.display()),
+            format!("--client-ca-file={}", layout.pki().join("ca.crt").display()),
+            "--anonymous-auth=false".into(),
+            "--authorization-mode=Webhook".into(),
         ],
         &layout.log(&format!("kubelet-{name}")),
     )?;
@@ -437,6 +454,17 @@ fn kubeconfig_flag(layout: &Layout, component: &str) -> String {
         "--kubeconfig={}",
         layout.component_kubeconfig(component).display()
     )
+}
+
+/// The nodes as their certificates name them.
+pub fn node_certs(nodes: &[NodePlan]) -> Vec<certs::NodeCert> {
+    nodes
+        .iter()
+        .map(|n| certs::NodeCert {
+            name: n.name.clone(),
+            ip: IpAddr::V4(n.ip),
+        })
+        .collect()
 }
 
 /// The apiserver's URL as every component and the admin reach it.

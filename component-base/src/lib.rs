@@ -8,6 +8,7 @@ pub mod leader;
 pub mod pki;
 pub mod quantity;
 pub mod reflect;
+pub mod tls;
 
 use std::path::Path;
 

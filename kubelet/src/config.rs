@@ -71,6 +71,51 @@ pub struct KubeletFlags {
     /// The `ctr` binary used to import --image-dir tarballs.
     #[arg(long, default_value = "ctr")]
     pub ctr_path: PathBuf,
+    /// The server's certificate (PEM). With it and --tls-private-key-file the
+    /// server on --port speaks HTTPS (else plain HTTP).
+    #[arg(long)]
+    pub tls_cert_file: Option<PathBuf>,
+    #[arg(long)]
+    pub tls_private_key_file: Option<PathBuf>,
+    /// CA bundle whose client certificates authenticate (CN = user, O =
+    /// groups), as the apiserver's kubelet client certificate does.
+    #[arg(long)]
+    pub client_ca_file: Option<PathBuf>,
+    /// Whether requests without credentials are let through (as
+    /// system:anonymous) to authorization, instead of getting 401.
+    #[arg(long, default_value_t = true, action = clap::ArgAction::Set)]
+    pub anonymous_auth: bool,
+    /// AlwaysAllow, or Webhook: ask the apiserver (SubjectAccessReview)
+    /// whether the user may use the node's API (nodes/proxy, nodes/log, ...).
+    #[arg(long, value_enum, default_value_t = AuthorizationMode::AlwaysAllow)]
+    pub authorization_mode: AuthorizationMode,
+    /// How long an allowed Webhook answer is reused.
+    #[arg(long, default_value = "5m", value_parser = parse_duration)]
+    pub authorization_webhook_cache_authorized_ttl: Duration,
+    /// How long a denied Webhook answer is reused.
+    #[arg(long, default_value = "30s", value_parser = parse_duration)]
+    pub authorization_webhook_cache_unauthorized_ttl: Duration,
+}
+
+/// Who may use the kubelet's API (--authorization-mode).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum AuthorizationMode {
+    #[value(name = "AlwaysAllow")]
+    AlwaysAllow,
+    #[value(name = "Webhook")]
+    Webhook,
+}
+
+/// The server's TLS and who may use it.
+#[derive(Clone, Debug)]
+pub struct ServerAuth {
+    /// (certificate, key); None: plain HTTP, no authentication.
+    pub tls: Option<(PathBuf, PathBuf)>,
+    pub client_ca_file: Option<PathBuf>,
+    pub anonymous: bool,
+    pub mode: AuthorizationMode,
+    pub authorized_ttl: Duration,
+    pub unauthorized_ttl: Duration,
 }
 
 fn parse_duration(s: &str) -> Result<Duration, String> {
@@ -97,6 +142,7 @@ pub struct Config {
     pub max_pods: u32,
     pub runtime: RuntimeMode,
     pub ctr_path: PathBuf,
+    pub server_auth: ServerAuth,
 }
 
 impl KubeletFlags {
@@ -111,7 +157,32 @@ impl KubeletFlags {
                 Error::Config("no non-loopback IPv4 address found; pass --node-ip".into())
             })?,
         };
+        let tls = match (self.tls_cert_file, self.tls_private_key_file) {
+            (Some(c), Some(k)) => Some((c, k)),
+            (None, None) => None,
+            _ => {
+                return Err(Error::Config(
+                    "--tls-cert-file and --tls-private-key-file go together".into(),
+                ))
+            }
+        };
+        if tls.is_none()
+            && (self.client_ca_file.is_some()
+                || self.authorization_mode != AuthorizationMode::AlwaysAllow)
+        {
+            return Err(Error::Config(
+                "--client-ca-file and --authorization-mode=Webhook need --tls-cert-file and --tls-private-key-file".into(),
+            ));
+        }
         Ok(Config {
+            server_auth: ServerAuth {
+                tls,
+                client_ca_file: self.client_ca_file,
+                anonymous: self.anonymous_auth,
+                mode: self.authorization_mode,
+                authorized_ttl: self.authorization_webhook_cache_authorized_ttl,
+                unauthorized_ttl: self.authorization_webhook_cache_unauthorized_ttl,
+            },
             kubeconfig: self.kubeconfig,
             node_name,
             node_ip,

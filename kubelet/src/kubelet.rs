@@ -44,6 +44,8 @@ pub struct Kubelet {
     pub pods: Store<Pod>,
     pub backoff: Mutex<Backoff>,
     pub metrics: Metrics,
+    /// The server's Webhook authorization answers.
+    pub authz_cache: crate::server_auth::DecisionCache,
 }
 
 /// Run the kubelet until an unrecoverable error.
@@ -127,6 +129,7 @@ pub async fn run_with_client(config: Config, client: kube::Client) -> Result<()>
         pods: pods_reader,
         backoff: Mutex::new(Backoff::default()),
         metrics,
+        authz_cache: Default::default(),
     });
 
     let server_addr = crate::server::serve(kl.clone()).await?;

@@ -22,6 +22,7 @@ pub mod probes;
 pub mod resources;
 pub mod runtime_config;
 pub mod server;
+pub mod server_auth;
 pub mod status;
 pub mod volumes;
 

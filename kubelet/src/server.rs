@@ -1,5 +1,6 @@
-//! The kubelet's HTTP server (--port): container logs, the pod list and
-//! health. Plain HTTP for now.
+//! The kubelet's server (--port): container logs, exec, the pod list and
+//! health. HTTPS with --tls-cert-file (who may use it: server_auth.rs),
+//! else plain HTTP.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -31,12 +32,29 @@ pub async fn serve(kl: Arc<Kubelet>) -> Result<SocketAddr> {
         context: "local address".into(),
         source: e,
     })?;
-    let app = router(kl);
-    tokio::spawn(async move {
-        if let Err(e) = axum::serve(listener, app).await {
-            tracing::error!(error = %e, "kubelet server stopped");
+    let auth = kl.config.server_auth.clone();
+    let app = router(kl.clone());
+    match &auth.tls {
+        Some((cert, key)) => {
+            let tls = component_base::tls::server_config(cert, key, auth.client_ca_file.as_deref())
+                .map_err(|e| Error::Config(format!("the server's TLS: {e:#}")))?;
+            let app = app.layer(axum::middleware::from_fn_with_state(
+                kl,
+                crate::server_auth::authorize,
+            ));
+            let authn = Arc::new(crate::server_auth::CertificateAuthenticator {
+                anonymous: auth.anonymous,
+            });
+            tokio::spawn(component_base::tls::serve(app, listener, tls, authn));
         }
-    });
+        None => {
+            tokio::spawn(async move {
+                if let Err(e) = axum::serve(listener, app).await {
+                    tracing::error!(error = %e, "kubelet server stopped");
+                }
+            });
+        }
+    }
     Ok(bound)
 }
 

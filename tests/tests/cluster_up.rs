@@ -142,6 +142,52 @@ fn cluster_up_runs_the_example_and_down_leaves_nothing() {
     let out = as_kubelet(&["get", "node", node.trim()]);
     assert!(out.status.success(), "{}", text(&out));
 
+    // The kubelet's API: HTTPS with a certificate from the cluster CA; the
+    // apiserver (pods' logs) gets through, nobody without a certificate
+    // does, and a certificate's user needs nodes/proxy (SubjectAccessReview).
+    let out = k(&["logs", victim_replacement(&k).as_str(), "--tail=5"]);
+    assert!(out.status.success(), "kubectl logs: {}", text(&out));
+    let node_ip = text(&k(&[
+        "get",
+        "node",
+        node.trim(),
+        "-o",
+        "jsonpath={.status.addresses[?(@.type==\"InternalIP\")].address}",
+    ]));
+    let kubelet_pods = format!("https://{}:10250/pods", node_ip.trim());
+    let pki = data.join("pki");
+    let pki_file = |name: &str| pki.join(name).to_str().unwrap().to_string();
+    let kubelet_curl = |who: Option<&str>| {
+        let mut args = vec![
+            "--noproxy".to_string(),
+            "*".into(),
+            "-s".into(),
+            "-o".into(),
+            "/dev/null".into(),
+            "-w".into(),
+            "%{http_code}".into(),
+            "--max-time".into(),
+            "5".into(),
+            "--cacert".into(),
+            pki_file("ca.crt"),
+        ];
+        if let Some(who) = who {
+            args.extend([
+                "--cert".into(),
+                pki_file(&format!("{who}.crt")),
+                "--key".into(),
+                pki_file(&format!("{who}.key")),
+            ]);
+        }
+        args.push(kubelet_pods.clone());
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        text(&lab.exec(Path::new("/usr/bin/curl"), &args))
+    };
+    assert_eq!(kubelet_curl(None), "401");
+    assert_eq!(kubelet_curl(Some("kube-proxy")), "403");
+    assert_eq!(kubelet_curl(Some("apiserver-kubelet-client")), "200");
+    assert_eq!(kubelet_curl(Some("admin")), "200");
+
     // Rotation: every certificate issued again, the components restarted
     // with theirs; the pods keep running and the cluster keeps working.
     let old_admin = std::fs::read(data.join("pki/admin.crt")).unwrap();
@@ -231,4 +277,18 @@ fn curl(lab: &LabCluster, ip: &str) -> std::process::Output {
             &format!("http://{ip}/"),
         ],
     )
+}
+
+/// A running nginx pod's name.
+fn victim_replacement(k: &dyn Fn(&[&str]) -> std::process::Output) -> String {
+    text(&k(&[
+        "get",
+        "pods",
+        "-l",
+        "app=nginx",
+        "-o",
+        "jsonpath={.items[0].metadata.name}",
+    ]))
+    .trim()
+    .to_string()
 }

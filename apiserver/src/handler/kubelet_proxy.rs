@@ -6,15 +6,10 @@
 //! kubelet with its upgrade headers, and once the kubelet switches
 //! protocols the two connections are joined byte for byte.
 
-use std::sync::OnceLock;
-
 use axum::body::Body;
 use axum::response::Response;
 use http::StatusCode;
 use http_body_util::BodyExt;
-use hyper_util::client::legacy::connect::HttpConnector;
-use hyper_util::client::legacy::Client;
-use hyper_util::rt::TokioExecutor;
 use serde_json::Value;
 
 use crate::error::{ApiError, ApiResult};
@@ -37,11 +32,6 @@ const INT_LOG_OPTIONS: &[&str] = &["tailLines", "limitBytes", "sinceSeconds"];
 
 /// An error answer from a kubelet is read at most this far.
 const MAX_ERROR_BODY: usize = 64 * 1024;
-
-fn http_client() -> &'static Client<HttpConnector, Body> {
-    static CLIENT: OnceLock<Client<HttpConnector, Body>> = OnceLock::new();
-    CLIENT.get_or_init(|| Client::builder(TokioExecutor::new()).build_http())
-}
 
 /// GET pods/NAME/log.
 pub(crate) async fn log(ctx: &Ctx<'_>, name: &str) -> ApiResult<Response> {
@@ -67,7 +57,7 @@ pub(crate) async fn log(ctx: &Ctx<'_>, name: &str) -> ApiResult<Response> {
         "{base}/containerLogs/{}/{name}/{container}?{query}",
         meta::namespace(&pod).unwrap_or("default"),
     );
-    forward_get(&url).await
+    forward_get(ctx, &url).await
 }
 
 /// Headers that carry the upgrade negotiation to the kubelet and back.
@@ -120,7 +110,10 @@ pub(crate) async fn stream(
     let req = req
         .body(Body::empty())
         .map_err(|e| ApiError::internal(e.to_string()))?;
-    let resp = http_client()
+    let resp = ctx
+        .api
+        .kubelet
+        .client
         .request(req)
         .await
         .map_err(|e| ApiError::unavailable(format!("error dialing backend: {e}")))?;
@@ -216,7 +209,8 @@ fn pick_container(pod: &Value, pod_name: &str, asked: Option<&str>) -> ApiResult
     }
 }
 
-/// `http://<node address>:<kubelet port>` for the pod's node.
+/// `https://<node address>:<kubelet port>` (or http://, see
+/// [`crate::kubelet_client`]) for the pod's node.
 async fn kubelet_base_url(ctx: &Ctx<'_>, pod: &Value, pod_name: &str) -> ApiResult<String> {
     let node_name = pod["spec"]["nodeName"]
         .as_str()
@@ -264,16 +258,19 @@ async fn kubelet_base_url(ctx: &Ctx<'_>, pod: &Value, pod_name: &str) -> ApiResu
     } else {
         host
     };
-    Ok(format!("http://{host}:{port}"))
+    Ok(format!("{}://{host}:{port}", ctx.api.kubelet.scheme))
 }
 
 /// GET `url` on a kubelet; a 200 streams through, anything else becomes a
 /// Status with the kubelet's words.
-async fn forward_get(url: &str) -> ApiResult<Response> {
+async fn forward_get(ctx: &Ctx<'_>, url: &str) -> ApiResult<Response> {
     let req = http::Request::get(url)
         .body(Body::empty())
         .map_err(|e| ApiError::internal(e.to_string()))?;
-    let resp = http_client()
+    let resp = ctx
+        .api
+        .kubelet
+        .client
         .request(req)
         .await
         .map_err(|e| ApiError::unavailable(format!("Get \"{url}\": {e}")))?;

@@ -46,6 +46,8 @@ pub struct Api {
     pub tokens: Arc<crate::serviceaccount::Tokens>,
     /// The CA bundle published to pods as kube-root-ca.crt.
     pub root_ca: String,
+    /// How pods' logs, exec and port-forward reach kubelets.
+    pub kubelet: crate::kubelet_client::KubeletClient,
 }
 
 /// One request to a resource, after routing.
