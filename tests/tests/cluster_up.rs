@@ -188,6 +188,67 @@ fn cluster_up_runs_the_example_and_down_leaves_nothing() {
     assert_eq!(kubelet_curl(Some("apiserver-kubelet-client")), "200");
     assert_eq!(kubelet_curl(Some("admin")), "200");
 
+    // A pod's service account token, read through exec (apiserver to
+    // kubelet over TLS), authenticates it to the apiserver as its account.
+    let real = |args: &[&str]| lab.real_kubectl(33, args);
+    let out = real(&[
+        "run",
+        "token-reader",
+        "--image=busybox",
+        "--restart=Never",
+        "--",
+        "sleep",
+        "3600",
+    ]);
+    assert!(out.status.success(), "{}", text(&out));
+    let out = real(&[
+        "wait",
+        "--for=condition=Ready",
+        "pod/token-reader",
+        "--timeout=60s",
+    ]);
+    assert!(out.status.success(), "{}", text(&out));
+    let out = real(&[
+        "exec",
+        "token-reader",
+        "--",
+        "cat",
+        "/var/run/secrets/kubernetes.io/serviceaccount/token",
+    ]);
+    assert!(out.status.success(), "kubectl exec: {}", text(&out));
+    let token = String::from_utf8(out.stdout).unwrap();
+    let who_am_i = |token: &str| {
+        let review = "{\"apiVersion\":\"authentication.k8s.io/v1\",\"kind\":\"SelfSubjectReview\"}";
+        let auth = format!("Authorization: Bearer {token}");
+        let ca = pki_file("ca.crt");
+        let out = lab.exec(
+            Path::new("/usr/bin/curl"),
+            &[
+                "--noproxy",
+                "*",
+                "-s",
+                "--max-time",
+                "5",
+                "--cacert",
+                &ca,
+                "-H",
+                &auth,
+                "-H",
+                "Content-Type: application/json",
+                "-d",
+                review,
+                "https://10.250.0.1:6443/apis/authentication.k8s.io/v1/selfsubjectreviews",
+            ],
+        );
+        text(&out)
+    };
+    let me = who_am_i(token.trim());
+    assert!(
+        me.contains("\"username\":\"system:serviceaccount:default:default\""),
+        "{me}"
+    );
+    assert!(who_am_i("not-a-token").contains("Unauthorized"));
+
     // Rotation: every certificate issued again, the components restarted
     // with theirs; the pods keep running and the cluster keeps working.
     let old_admin = std::fs::read(data.join("pki/admin.crt")).unwrap();
@@ -226,6 +287,9 @@ fn cluster_up_runs_the_example_and_down_leaves_nothing() {
         );
         std::thread::sleep(Duration::from_millis(300));
     }
+    // The service account key stays: the pod's token still works.
+    let me = who_am_i(token.trim());
+    assert!(me.contains("system:serviceaccount:default:default"), "{me}");
     let ips = text(&k(&[
         "get",
         "pods",
