@@ -191,6 +191,8 @@ pub struct TestCluster {
     pub apiserver: ApiServerProcess,
     /// `None` when the apiserver runs on its embedded store.
     pub etcd: Option<EtcdProcess>,
+    /// The certificates of a secure cluster (see `SecureApiServer`).
+    pub certs: Option<tempfile::TempDir>,
 }
 
 impl TestCluster {
@@ -201,6 +203,7 @@ impl TestCluster {
         Ok(Self {
             apiserver,
             etcd: Some(etcd),
+            certs: None,
         })
     }
 
@@ -210,6 +213,7 @@ impl TestCluster {
         Ok(Self {
             apiserver,
             etcd: None,
+            certs: None,
         })
     }
 

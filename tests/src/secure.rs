@@ -10,7 +10,7 @@ use anyhow::Result;
 use base64::Engine;
 use component_base::pki::{Ca, CertKey};
 
-use crate::apiserver::{kubectl_path, ApiServerProcess};
+use crate::apiserver::{kubectl_path, ApiServerProcess, TestCluster};
 use crate::etcd::free_loopback_addr;
 
 const YEAR: Duration = Duration::from_secs(365 * 24 * 3600);
@@ -96,6 +96,18 @@ impl SecureApiServer {
 
     pub fn dir(&self) -> &Path {
         self.dir.path()
+    }
+
+    /// This server as a `TestCluster` whose kubectl goes over TLS (verified
+    /// against the CA) as `who`, so tests written for the plain port run
+    /// with authentication and authorization on.
+    pub fn into_test_cluster(self, who: &Identity) -> Result<TestCluster> {
+        std::fs::copy(&who.kubeconfig, self.server.kubeconfig())?;
+        Ok(TestCluster {
+            apiserver: self.server,
+            etcd: None,
+            certs: Some(self.dir),
+        })
     }
 
     /// Credentials for `user` in `groups`, signed by the cluster CA.

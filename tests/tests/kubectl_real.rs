@@ -8,6 +8,7 @@ use std::sync::mpsc;
 use std::time::Duration;
 
 use e2e_tests::apiserver::{kubectl_path, TestCluster};
+use e2e_tests::secure::SecureApiServer;
 
 fn manifests() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../manifests")
@@ -375,6 +376,21 @@ fn kubectl_1_33_workflow() {
 #[test]
 fn kubectl_1_33_workflow_on_the_embedded_store() {
     workflow_on(TestCluster::start_embedded().unwrap(), 33);
+}
+
+/// The same over TLS (the server verified against the cluster CA, no
+/// insecure-skip-tls-verify), as a cluster admin's client certificate, with
+/// Node,RBAC authorization on.
+#[test]
+fn kubectl_1_33_workflow_over_tls_with_rbac() {
+    let server = SecureApiServer::start(&["--authorization-mode=Node,RBAC"]).unwrap();
+    let admin = server
+        .identity("kubernetes-admin", &["system:masters"])
+        .unwrap();
+    let c = server.into_test_cluster(&admin).unwrap();
+    let config = std::fs::read_to_string(c.apiserver.kubeconfig()).unwrap();
+    assert!(config.contains("server: https://") && !config.contains("insecure"));
+    workflow_on(c, 33);
 }
 
 #[test]
