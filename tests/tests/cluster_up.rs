@@ -41,14 +41,7 @@ fn cluster_up_runs_the_example_and_down_leaves_nothing() {
         "--timeout=120s",
     ]);
     assert!(out.status.success(), "{}", text(&out));
-    let ips = text(&k(&[
-        "get",
-        "pods",
-        "-l",
-        "app=nginx",
-        "-o",
-        "jsonpath={.items[*].status.podIP}",
-    ]));
+    let ips = nginx_pods(&lab, "{.items[*].status.podIP}");
     let ips: Vec<&str> = ips.split_whitespace().collect();
     assert_eq!(ips.len(), 2, "{ips:?}");
     for ip in &ips {
@@ -73,26 +66,12 @@ fn cluster_up_runs_the_example_and_down_leaves_nothing() {
     }
 
     // A deleted pod comes back.
-    let victim = text(&k(&[
-        "get",
-        "pods",
-        "-l",
-        "app=nginx",
-        "-o",
-        "jsonpath={.items[0].metadata.name}",
-    ]));
+    let victim = nginx_pods(&lab, "{.items[0].metadata.name}");
     let out = k(&["delete", "pod", victim.trim()]);
     assert!(out.status.success(), "{}", text(&out));
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {
-        let names = text(&k(&[
-            "get",
-            "pods",
-            "-l",
-            "app=nginx",
-            "-o",
-            "jsonpath={.items[*].status.phase}",
-        ]));
+        let names = nginx_pods(&lab, "{.items[*].status.phase}");
         let running = names.split_whitespace().filter(|p| *p == "Running").count();
         if running == 2 && !names.is_empty() {
             break;
@@ -145,7 +124,11 @@ fn cluster_up_runs_the_example_and_down_leaves_nothing() {
     // The kubelet's API: HTTPS with a certificate from the cluster CA; the
     // apiserver (pods' logs) gets through, nobody without a certificate
     // does, and a certificate's user needs nodes/proxy (SubjectAccessReview).
-    let out = k(&["logs", victim_replacement(&k).as_str(), "--tail=5"]);
+    let out = k(&[
+        "logs",
+        nginx_pods(&lab, "{.items[0].metadata.name}").trim(),
+        "--tail=5",
+    ]);
     assert!(out.status.success(), "kubectl logs: {}", text(&out));
     let node_ip = text(&k(&[
         "get",
@@ -264,14 +247,7 @@ fn cluster_up_runs_the_example_and_down_leaves_nothing() {
     assert!(out.status.success(), "{}", text(&out));
     let deadline = Instant::now() + Duration::from_secs(90);
     loop {
-        let phases = text(&k(&[
-            "get",
-            "pods",
-            "-l",
-            "app=nginx",
-            "-o",
-            "jsonpath={.items[*].status.phase}",
-        ]));
+        let phases = nginx_pods(&lab, "{.items[*].status.phase}");
         if phases
             .split_whitespace()
             .filter(|p| *p == "Running")
@@ -290,14 +266,7 @@ fn cluster_up_runs_the_example_and_down_leaves_nothing() {
     // The service account key stays: the pod's token still works.
     let me = who_am_i(token.trim());
     assert!(me.contains("system:serviceaccount:default:default"), "{me}");
-    let ips = text(&k(&[
-        "get",
-        "pods",
-        "-l",
-        "app=nginx",
-        "-o",
-        "jsonpath={.items[*].status.podIP}",
-    ]));
+    let ips = nginx_pods(&lab, "{.items[*].status.podIP}");
     for ip in ips.split_whitespace() {
         let page = curl(&lab, ip);
         assert!(
@@ -343,16 +312,14 @@ fn curl(lab: &LabCluster, ip: &str) -> std::process::Output {
     )
 }
 
-/// A running nginx pod's name.
-fn victim_replacement(k: &dyn Fn(&[&str]) -> std::process::Output) -> String {
-    text(&k(&[
+/// A JSONPath over the example's pods (`app=nginx`).
+fn nginx_pods(lab: &LabCluster, jsonpath: &str) -> String {
+    text(&lab.kubectl(&[
         "get",
         "pods",
         "-l",
         "app=nginx",
         "-o",
-        "jsonpath={.items[0].metadata.name}",
+        &format!("jsonpath={jsonpath}"),
     ]))
-    .trim()
-    .to_string()
 }
