@@ -157,6 +157,41 @@ pub fn issue_all(
     Ok(())
 }
 
+/// `cluster certs issue`: everything [`issue_all`] makes, for a cluster
+/// whose apiserver is at `apiserver` (port 6443) and whose nodes are
+/// `nodes`, in `layout` (the CA is made there if missing).
+pub fn issue_for_machines(
+    layout: &Layout,
+    apiserver: IpAddr,
+    nodes: &[(String, IpAddr)],
+) -> anyhow::Result<()> {
+    std::fs::create_dir_all(&layout.dir)
+        .with_context(|| format!("create {}", layout.dir.display()))?;
+    let ca = ca(layout)?;
+    let server = match apiserver {
+        IpAddr::V6(ip) => format!("https://[{ip}]:6443"),
+        IpAddr::V4(ip) => format!("https://{ip}:6443"),
+    };
+    let mut ips = vec![apiserver, IpAddr::from([127, 0, 0, 1])];
+    let first_service_ip: IpAddr = crate::up::FIRST_SERVICE_IP.parse()?;
+    ips.push(first_service_ip);
+    let nodes: Vec<NodeCert> = nodes
+        .iter()
+        .map(|(name, ip)| NodeCert {
+            name: name.clone(),
+            ip: *ip,
+        })
+        .collect();
+    issue_all(layout, &ca, &server, &ips, &nodes)?;
+    println!(
+        "Certificates in {} and kubeconfigs in {} (admin: {}), for {server}.",
+        layout.pki().display(),
+        layout.kubeconfigs().display(),
+        layout.kubeconfig().display()
+    );
+    Ok(())
+}
+
 fn write_kubeconfig(
     path: &Path,
     server: &str,
@@ -181,4 +216,58 @@ fn write_kubeconfig(
         .open(path)
         .and_then(|mut f| f.write_all(cfg.as_bytes()))
         .with_context(|| format!("write {}", path.display()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rustls_pki_types::pem::PemObject;
+
+    fn user_of(cert: &Path) -> (String, Vec<String>) {
+        let pem = std::fs::read(cert).unwrap();
+        let der = rustls_pki_types::CertificateDer::from_pem_slice(&pem).unwrap();
+        component_base::tls::certificate_user(&der).unwrap()
+    }
+
+    #[test]
+    fn every_component_gets_its_identity_and_a_kubeconfig_for_the_apiserver() {
+        let dir = tempfile::tempdir().unwrap();
+        let layout = Layout::new(dir.path());
+        let nodes = [
+            ("vm1".to_string(), "192.168.56.11".parse().unwrap()),
+            ("vm2".to_string(), "192.168.56.12".parse().unwrap()),
+        ];
+        issue_for_machines(&layout, "192.168.56.10".parse().unwrap(), &nodes).unwrap();
+        let pki = layout.pki();
+        assert_eq!(
+            user_of(&pki.join("kubelet-vm2.crt")),
+            ("system:node:vm2".into(), vec!["system:nodes".into()])
+        );
+        assert_eq!(
+            user_of(&pki.join("admin.crt")),
+            ("kubernetes-admin".into(), vec!["system:masters".into()])
+        );
+        assert_eq!(
+            user_of(&pki.join("apiserver-kubelet-client.crt")).0,
+            "kube-apiserver-kubelet-client"
+        );
+        for id in component_identities(&["vm1".into(), "vm2".into()]) {
+            assert_eq!(
+                user_of(&pki.join(format!("{}.crt", id.component))).0,
+                id.user
+            );
+            let conf = std::fs::read_to_string(layout.component_kubeconfig(&id.component)).unwrap();
+            assert!(
+                conf.contains("server: https://192.168.56.10:6443\n"),
+                "{conf}"
+            );
+            assert!(conf.contains("certificate-authority-data: "));
+        }
+        // The CA stays across a second issue; the certificates are new.
+        let ca_before = std::fs::read(pki.join("ca.crt")).unwrap();
+        let admin_before = std::fs::read(pki.join("admin.crt")).unwrap();
+        issue_for_machines(&layout, "192.168.56.10".parse().unwrap(), &nodes).unwrap();
+        assert_eq!(std::fs::read(pki.join("ca.crt")).unwrap(), ca_before);
+        assert_ne!(std::fs::read(pki.join("admin.crt")).unwrap(), admin_before);
+    }
 }

@@ -41,6 +41,12 @@ enum Command {
         #[arg(long, default_value = DEFAULT_DATA_DIR)]
         data_dir: PathBuf,
     },
+    /// Build the offline images (busybox, pause, nginx) into DIR/images,
+    /// as `up` does, for nodes started by hand (docs/lab-on-vms.md).
+    Images {
+        #[arg(long, default_value = DEFAULT_DATA_DIR)]
+        data_dir: PathBuf,
+    },
     /// The cluster's certificates.
     Certs {
         #[command(subcommand)]
@@ -56,6 +62,31 @@ enum CertsCommand {
         #[arg(long, default_value = DEFAULT_DATA_DIR)]
         data_dir: PathBuf,
     },
+    /// Make a CA (if DIR has none) and every certificate and kubeconfig of
+    /// a cluster on other machines (docs/lab-on-vms.md), without starting
+    /// anything.
+    Issue {
+        #[arg(long, default_value = DEFAULT_DATA_DIR)]
+        data_dir: PathBuf,
+        /// The control plane machine's address (the apiserver's URL and
+        /// serving certificate).
+        #[arg(long)]
+        apiserver_address: std::net::IpAddr,
+        /// A node as NAME=ADDRESS; repeat for each node.
+        #[arg(long = "node", value_parser = parse_node, required = true)]
+        nodes: Vec<(String, std::net::IpAddr)>,
+    },
+}
+
+fn parse_node(s: &str) -> Result<(String, std::net::IpAddr), String> {
+    let (name, ip) = s
+        .split_once('=')
+        .ok_or_else(|| format!("{s:?}: want NAME=ADDRESS"))?;
+    let ip = ip.parse().map_err(|e| format!("{ip:?}: {e}"))?;
+    if name.is_empty() {
+        return Err(format!("{s:?}: the node name is empty"));
+    }
+    Ok((name.to_lowercase(), ip))
 }
 
 #[tokio::main]
@@ -78,11 +109,35 @@ async fn main() -> std::process::ExitCode {
         }
         Command::Down { data_dir, purge } => cluster::down::down(&data_dir, purge).map(|()| true),
         Command::Status { data_dir } => Ok(cluster::status::status(&data_dir).await),
+        Command::Images { data_dir } => {
+            let dir = cluster::layout::Layout::new(data_dir).images();
+            cluster::images::build_images(&dir)
+                .map(|tarballs| {
+                    for t in tarballs {
+                        println!("{}", t.display());
+                    }
+                    true
+                })
+                .map_err(anyhow::Error::from)
+        }
         Command::Certs {
             command: CertsCommand::Rotate { data_dir },
         } => cluster::rotate::rotate(&cluster::layout::Layout::new(data_dir))
             .await
             .map(|()| true),
+        Command::Certs {
+            command:
+                CertsCommand::Issue {
+                    data_dir,
+                    apiserver_address,
+                    nodes,
+                },
+        } => cluster::certs::issue_for_machines(
+            &cluster::layout::Layout::new(data_dir),
+            apiserver_address,
+            &nodes,
+        )
+        .map(|()| true),
     };
     match result {
         Ok(true) => std::process::ExitCode::SUCCESS,
