@@ -38,9 +38,13 @@ impl ClientFlags {
     }
 }
 
-/// Logs to stderr, filtered by RUST_LOG (default `info`).
+/// Logs to stderr, filtered by RUST_LOG (default `info`); colours only on
+/// a terminal (`cluster up` writes logs to files).
 pub fn init_logging() {
+    use std::io::IsTerminal;
     let _ = tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
         )

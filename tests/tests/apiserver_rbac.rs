@@ -212,6 +212,9 @@ fn a_kubelet_may_touch_only_its_own_node_and_pods() {
         ("POST", "/apis/rbac.authorization.k8s.io/v1/clusterroles", Some(json!({"metadata": {"name": "mine"}, "rules": []}).to_string()), "cannot create resource \"clusterroles\" in API group \"rbac.authorization.k8s.io\""),
         ("GET", "/api/v1/namespaces/kube-system/configmaps/cfg-n1", None, "no relationship"),
         ("POST", "/api/v1/namespaces/default/serviceaccounts/other/token", Some(json!({"spec": {}}).to_string()), "no relationship"),
+        // NodeRestriction: its pods' account, but only bound to its own pod.
+        ("POST", "/api/v1/namespaces/default/serviceaccounts/default/token", Some(json!({"spec": {}}).to_string()), "serviceaccounts \"default\" is forbidden: node requested token not bound to a pod"),
+        ("POST", "/api/v1/namespaces/default/serviceaccounts/default/token", Some(json!({"spec": {"boundObjectRef": {"kind": "Pod", "apiVersion": "v1", "name": "on-n2"}}}).to_string()), "node requested token bound to a pod scheduled on a different node"),
     ];
     for (method, path, body, message) in &forbidden {
         let (code, text) = node(method, path, body.as_deref());
@@ -400,6 +403,15 @@ fn bootstrap_roles_exist_and_come_back() {
         api.curl(Some(&scheduler), "DELETE", "/api/v1/nodes/x", None)
             .0,
         403
+    );
+    // Refusals are counted like any request.
+    let (code, metrics) = api.curl(Some(&admin), "GET", "/metrics", None);
+    assert_eq!(code, 200);
+    assert!(
+        metrics.contains(
+            "apiserver_request_total{verb=\"DELETE\",resource=\"nodes\",code=\"403\"} 1\n"
+        ),
+        "{metrics}"
     );
 
     // A role losing a rule gets it back at the next start; one that opts out

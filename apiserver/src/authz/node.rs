@@ -228,6 +228,30 @@ pub fn admit_create(user: Option<&UserInfo>, info: &ResourceInfo, obj: &Value) -
     )))
 }
 
+/// NodeRestriction on TokenRequest: a node may ask only for tokens bound to
+/// a pod scheduled on it (`bound_pod_node`: the bound pod's node, when the
+/// token is bound to a pod).
+pub fn admit_token_request(
+    user: Option<&UserInfo>,
+    service_account: &str,
+    bound_to_pod: bool,
+    bound_pod_node: Option<&str>,
+) -> ApiResult<()> {
+    let Some(node) = user.and_then(node_of) else {
+        return Ok(());
+    };
+    let why = if !bound_to_pod {
+        "node requested token not bound to a pod"
+    } else if bound_pod_node != Some(node) {
+        "node requested token bound to a pod scheduled on a different node"
+    } else {
+        return Ok(());
+    };
+    Err(ApiError::forbidden(format!(
+        "serviceaccounts \"{service_account}\" is forbidden: {why}"
+    )))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -243,6 +267,35 @@ mod tests {
         assert_eq!(node_of(&u), Some("n1"));
         u.groups.clear();
         assert_eq!(node_of(&u), None);
+    }
+
+    #[test]
+    fn nodes_get_tokens_only_for_their_own_pods() {
+        let n1 = UserInfo {
+            name: "system:node:n1".into(),
+            uid: String::new(),
+            groups: vec!["system:nodes".into()],
+        };
+        assert!(admit_token_request(Some(&n1), "default", true, Some("n1")).is_ok());
+        let other = admit_token_request(Some(&n1), "default", true, Some("n2")).unwrap_err();
+        assert_eq!(other.code, 403);
+        assert!(
+            other.message.contains("scheduled on a different node"),
+            "{}",
+            other.message
+        );
+        let unbound = admit_token_request(Some(&n1), "default", false, None).unwrap_err();
+        assert!(unbound
+            .message
+            .ends_with("node requested token not bound to a pod"));
+        // Anyone else is left to RBAC.
+        let admin = UserInfo {
+            name: "admin".into(),
+            uid: String::new(),
+            groups: vec!["system:masters".into()],
+        };
+        assert!(admit_token_request(Some(&admin), "default", false, None).is_ok());
+        assert!(admit_token_request(None, "default", false, None).is_ok());
     }
 
     #[test]

@@ -111,8 +111,20 @@ pub async fn dispatch(api: Arc<Api>, req: http::Request<Body>) -> Response {
         Some(user) => authorize(&api, user, &parts.method, &path, &query),
         None => Ok(()),
     };
+    let resource = match path::parse(&path) {
+        Target::Resource(rp) => rp.resource,
+        _ => String::new(),
+    };
     if let Err(e) = allowed {
-        return e.into_response();
+        let resp = e.into_response();
+        // Refusals count as requests, as upstream's apiserver_request_total does.
+        api.metrics.observe(
+            parts.method.as_str(),
+            &resource,
+            resp.status().as_u16(),
+            started.elapsed(),
+        );
+        return resp;
     }
     if parts.method == Method::GET && path == "/metrics" {
         let text = api.metrics.render(api.cache.revision());
@@ -123,10 +135,6 @@ pub async fn dispatch(api: Arc<Api>, req: http::Request<Body>) -> Response {
         )
             .into_response();
     }
-    let resource = match path::parse(&path) {
-        Target::Resource(rp) => rp.resource,
-        _ => String::new(),
-    };
     let stream = StreamRequest {
         upgrade: std::sync::Mutex::new(upgrade),
         raw_query: parts.uri.query().unwrap_or("").to_string(),

@@ -146,6 +146,12 @@ pub(crate) fn create(ctx: &Ctx<'_>, name: &str, sa: &Value, body: &Bytes) -> Api
         )?,
         None => (None, None),
     };
+    crate::authz::node::admit_token_request(
+        ctx.user.as_ref(),
+        name,
+        pod.is_some(),
+        node.as_ref().map(|n| n.name.as_str()),
+    )?;
     let now = jiff::Timestamp::now();
     let extended = seconds == KUBELET_SECONDS && pod.is_some();
     let lifetime = if extended { EXTENDED_SECONDS } else { seconds };
