@@ -56,6 +56,10 @@ pub struct KubeletFlags {
     /// How often the node status is checked (and posted when it changed).
     #[arg(long, default_value = "10s", value_parser = parse_duration)]
     pub node_status_update_frequency: Duration,
+    /// How often running pods' configMap and projected volumes are written
+    /// again (ConfigMap changes, renewed tokens).
+    #[arg(long, default_value = "1m", value_parser = parse_duration)]
+    pub sync_frequency: Duration,
     /// DNS server IPs given to pods with dnsPolicy ClusterFirst.
     #[arg(long, value_delimiter = ',')]
     pub cluster_dns: Vec<IpAddr>,
@@ -137,6 +141,7 @@ pub struct Config {
     pub healthz_port: u16,
     pub healthz_bind_address: IpAddr,
     pub node_status_update_frequency: Duration,
+    pub sync_frequency: Duration,
     pub cluster_dns: Vec<IpAddr>,
     pub cluster_domain: String,
     pub max_pods: u32,
@@ -195,6 +200,7 @@ impl KubeletFlags {
             healthz_port: self.healthz_port,
             healthz_bind_address: self.healthz_bind_address,
             node_status_update_frequency: self.node_status_update_frequency,
+            sync_frequency: self.sync_frequency,
             cluster_dns: self.cluster_dns,
             cluster_domain: self.cluster_domain,
             max_pods: self.max_pods,

@@ -107,6 +107,8 @@ struct Worker {
     retry_after: HashMap<String, Instant>,
     /// Service account tokens by volume/path, with when to renew them.
     tokens: HashMap<String, (String, Instant)>,
+    /// When the pod's volumes were last written.
+    volumes_written: Option<Instant>,
 }
 
 impl Worker {
@@ -125,6 +127,7 @@ impl Worker {
             wake: Arc::new(Notify::new()),
             retry_after: HashMap::new(),
             tokens: HashMap::new(),
+            volumes_written: None,
         }
     }
 
@@ -253,6 +256,7 @@ impl Worker {
             if self.sync_containers(pod, &obs).await? {
                 (_, obs) = self.observe().await?;
             }
+            self.refresh_volumes(pod, &obs).await;
             self.update_probers(pod, &obs);
         }
         self.write_status(pod, &obs).await
@@ -547,6 +551,50 @@ impl Worker {
         out
     }
 
+    /// Write the pod's volumes on the node from the current ConfigMaps,
+    /// downward-API values and service account tokens.
+    async fn write_volumes(
+        &mut self,
+        pod: &Pod,
+        inputs: &EnvInputs<'_>,
+    ) -> Result<HashMap<String, volumes::HostVolume>, String> {
+        let tokens = self.service_account_tokens(pod).await?;
+        let vols = volumes::prepare(&self.kl.config.root_dir, pod, inputs, &tokens)?;
+        self.volumes_written = Some(Instant::now());
+        Ok(vols)
+    }
+
+    /// Every --sync-frequency, a running pod's configMap and projected
+    /// volumes are written again, so that its containers see ConfigMap
+    /// changes and renewed tokens (files are replaced by rename: a reader
+    /// never sees half of one). A failure keeps the previous files.
+    async fn refresh_volumes(&mut self, pod: &Pod, obs: &Observation) {
+        let due = self
+            .volumes_written
+            .is_some_and(|t| t.elapsed() >= self.kl.config.sync_frequency);
+        let updatable = pod
+            .spec
+            .iter()
+            .flat_map(|s| s.volumes.iter().flatten())
+            .any(|v| v.config_map.is_some() || v.projected.is_some());
+        if !due || !updatable {
+            return;
+        }
+        let config_maps = self.config_maps(pod).await;
+        let inputs = EnvInputs {
+            pod_ips: obs.pod_ips.clone(),
+            host_ip: self.kl.host_ip.clone(),
+            services: Vec::new(),
+            config_maps: &config_maps,
+            node_cpu_milli: self.kl.machine.cpus * 1000,
+            node_memory_bytes: self.kl.machine.memory_bytes,
+        };
+        if let Err(msg) = self.write_volumes(pod, &inputs).await {
+            tracing::warn!(pod = %self.pod_name, error = %msg, "refresh volumes");
+            self.volumes_written = Some(Instant::now());
+        }
+    }
+
     /// Tokens for the pod's projected serviceAccountToken sources, by
     /// [`volumes::token_key`], bound to the pod. A token is asked for again
     /// once 80% of its life has passed (as upstream's token manager).
@@ -668,16 +716,7 @@ impl Worker {
             node_cpu_milli: self.kl.machine.cpus * 1000,
             node_memory_bytes: self.kl.machine.memory_bytes,
         };
-        let tokens = match self.service_account_tokens(pod).await {
-            Ok(t) => t,
-            Err(msg) => {
-                self.notes
-                    .waiting
-                    .insert(c.name.clone(), ("ContainerCreating".into(), msg));
-                return Ok(false);
-            }
-        };
-        let vols = match volumes::prepare(&self.kl.config.root_dir, pod, &inputs, &tokens) {
+        let vols = match self.write_volumes(pod, &inputs).await {
             Ok(v) => v,
             Err(msg) => {
                 self.notes

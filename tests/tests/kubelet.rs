@@ -120,6 +120,8 @@ impl TestNode {
             "--address=127.0.0.1".into(),
             "--healthz-port=0".into(),
             "--node-status-update-frequency=1s".into(),
+            // Running pods' volumes follow ConfigMap changes within seconds.
+            "--sync-frequency=2s".into(),
         ];
         let mut me = Self {
             kubelet: None,
@@ -561,6 +563,63 @@ async fn liveness_failure_restarts_and_readiness_gates_ready() -> Result<()> {
         .as_ref()
         .and_then(|l| l.terminated.as_ref())
         .is_some());
+    Ok(())
+}
+
+/// A running pod sees its ConfigMap volume change (and its token volume
+/// stays), as with upstream's kubelet, without a restart.
+#[tokio::test]
+async fn config_map_changes_reach_running_pods() -> Result<()> {
+    let node = TestNode::start().await?;
+    let cms = Api::<ConfigMap>::namespaced(node.client.clone(), "default");
+    let cm: ConfigMap = serde_json::from_value(json!({
+        "metadata": {"name": "live"}, "data": {"color": "blue"}
+    }))?;
+    cms.create(&PostParams::default(), &cm).await?;
+    let mut pod = busybox(
+        "watcher",
+        "while true; do echo COLOR=$(cat /etc/live/color) TOKEN=$(head -c 3 /var/run/secrets/kubernetes.io/serviceaccount/token); sleep 1; done",
+        "Always",
+    );
+    pod["spec"]["containers"][0]["volumeMounts"] =
+        json!([{"name": "live", "mountPath": "/etc/live"}]);
+    pod["spec"]["volumes"] = json!([{"name": "live", "configMap": {"name": "live"}}]);
+    node.create_pod(pod).await?;
+    node.wait_pod("watcher", "Running", |p| phase(p) == "Running")
+        .await?;
+    let port = node.kubelet_port().await?;
+    let addr = SocketAddr::from(([127, 0, 0, 1], port));
+    let logs = || -> Result<String> {
+        Ok(body(&http_get(addr, "/containerLogs/default/watcher/main")?).to_string())
+    };
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !logs()?.contains("COLOR=blue TOKEN=eyJ") {
+        if Instant::now() > deadline {
+            bail!("no COLOR=blue in:\n{}", logs()?);
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    let mut changed = cms.get("live").await?;
+    changed.data = Some([("color".to_string(), "green".to_string())].into());
+    cms.replace("live", &PostParams::default(), &changed)
+        .await?;
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !logs()?.contains("COLOR=green TOKEN=eyJ") {
+        if Instant::now() > deadline {
+            bail!(
+                "the change did not reach the pod:\n{}\nkubelet log:\n{}",
+                logs()?,
+                node.log()
+            );
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    let pod = node.pods().get("watcher").await?;
+    let restarts = pod
+        .status
+        .and_then(|s| s.container_statuses)
+        .and_then(|c| c.first().map(|c| c.restart_count));
+    assert_eq!(restarts, Some(0), "the container was restarted");
     Ok(())
 }
 
