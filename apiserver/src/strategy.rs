@@ -301,8 +301,9 @@ pub trait Strategy: Send + Sync + 'static {
 /// Adapts a [`KindStrategy`] to [`Strategy`].
 pub struct Typed<S>(pub S);
 
+/// `&Value` is itself a deserializer: no deep copy of the tree first.
 fn decode<T: DeserializeOwned>(obj: &Value) -> Result<T, String> {
-    serde_json::from_value(obj.clone()).map_err(|e| e.to_string())
+    T::deserialize(obj).map_err(|e| e.to_string())
 }
 
 fn encode<T: Serialize>(obj: &T) -> Result<Value, String> {

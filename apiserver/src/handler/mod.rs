@@ -289,19 +289,26 @@ async fn resource(
 
 /// A single object in the requested form (JSON, YAML, Table or metadata).
 pub(crate) fn object_response(ctx: &Ctx<'_>, code: StatusCode, obj: &Value) -> Response {
+    let converted;
     let body = match ctx.output {
-        Output::Table { v1beta1 } => crate::table::table(
-            ctx.info,
-            &[obj],
-            serde_json::json!({"resourceVersion": crate::meta::resource_version(obj).unwrap_or("")}),
-            crate::table::IncludeObject::parse(ctx.query.get("includeObject")),
-            v1beta1,
-            true,
-        ),
-        Output::Metadata { v1beta1 } => crate::table::partial_metadata(obj, v1beta1),
-        _ => obj.clone(),
+        Output::Table { v1beta1 } => {
+            converted = crate::table::table(
+                ctx.info,
+                &[obj],
+                serde_json::json!({"resourceVersion": crate::meta::resource_version(obj).unwrap_or("")}),
+                crate::table::IncludeObject::parse(ctx.query.get("includeObject")),
+                v1beta1,
+                true,
+            );
+            &converted
+        }
+        Output::Metadata { v1beta1 } => {
+            converted = crate::table::partial_metadata(obj, v1beta1);
+            &converted
+        }
+        _ => obj,
     };
-    codec::respond(code, ctx.output, &body)
+    codec::respond(code, ctx.output, body)
 }
 
 /// Add `Warning` headers (e.g. unknown fields under fieldValidation=Warn).

@@ -125,7 +125,11 @@ fn validate_or_invalid(
 }
 
 fn stored_bytes(obj: &Value) -> ApiResult<Vec<u8>> {
-    // The resourceVersion is the key's revision, never stored in the value.
+    // The resourceVersion is the key's revision, never stored in the value
+    // (a create has none: no copy needed then).
+    if obj.pointer("/metadata/resourceVersion").is_none() {
+        return serde_json::to_vec(obj).map_err(|e| ApiError::internal(e.to_string()));
+    }
     let mut o = obj.clone();
     if let Some(m) = o.get_mut("metadata").and_then(Value::as_object_mut) {
         m.remove("resourceVersion");
