@@ -157,6 +157,50 @@ pub fn issue_all(
     Ok(())
 }
 
+/// Certificates closer than this to their end are flagged by `cluster status`.
+pub const RENEW_WITHIN: Duration = Duration::from_secs(30 * 24 * 3600);
+
+/// When a cluster's certificates end (Unix seconds).
+#[derive(Debug)]
+pub struct Expiries {
+    /// The certificate that ends first (the CA aside): its name and end.
+    pub first: Option<(String, i64)>,
+    pub ca: Option<i64>,
+}
+
+/// When the certificates in `DIR/pki` end.
+pub fn expiries(layout: &Layout) -> anyhow::Result<Expiries> {
+    use rustls_pki_types::pem::PemObject;
+    let end_of = |path: &Path| -> Option<i64> {
+        let pem = std::fs::read(path).ok()?;
+        let der = rustls_pki_types::CertificateDer::from_pem_slice(&pem).ok()?;
+        component_base::tls::not_after(&der)
+    };
+    let dir = layout.pki();
+    let mut first: Option<(String, i64)> = None;
+    for entry in std::fs::read_dir(&dir).with_context(|| format!("read {}", dir.display()))? {
+        let path = entry?.path();
+        let Some(name) = path.file_name().and_then(|n| n.to_str()) else {
+            continue;
+        };
+        let Some(stem) = name.strip_suffix(".crt") else {
+            continue;
+        };
+        if stem == "ca" {
+            continue;
+        }
+        if let Some(end) = end_of(&path) {
+            if first.as_ref().is_none_or(|(_, e)| end < *e) {
+                first = Some((stem.to_string(), end));
+            }
+        }
+    }
+    Ok(Expiries {
+        first,
+        ca: end_of(&dir.join("ca.crt")),
+    })
+}
+
 /// `cluster certs issue`: everything [`issue_all`] makes, for a cluster
 /// whose apiserver is at `apiserver` (port 6443) and whose nodes are
 /// `nodes`, in `layout` (the CA is made there if missing).
@@ -263,6 +307,13 @@ mod tests {
             );
             assert!(conf.contains("certificate-authority-data: "));
         }
+        // cluster status reads when they end: a year, the CA ten.
+        let ends = expiries(&layout).unwrap();
+        let now = jiff::Timestamp::now().as_second();
+        let (_, end) = ends.first.unwrap();
+        let year = CERT_VALIDITY.as_secs() as i64;
+        assert!((end - now - year).abs() < 3 * 3600, "{end} vs {now}");
+        assert!(ends.ca.unwrap() - now > 9 * year);
         // The CA stays across a second issue; the certificates are new.
         let ca_before = std::fs::read(pki.join("ca.crt")).unwrap();
         let admin_before = std::fs::read(pki.join("admin.crt")).unwrap();

@@ -29,6 +29,7 @@ pub async fn status(data_dir: &Path) -> bool {
             if alive { "running" } else { "NOT RUNNING" }
         );
     }
+    print_expiries(&layout);
     match component_base::client(Some(&layout.kubeconfig()), None).await {
         Ok(client) => match Api::<Node>::all(client).list(&ListParams::default()).await {
             Ok(nodes) => {
@@ -52,4 +53,36 @@ pub async fn status(data_dir: &Path) -> bool {
         Err(e) => println!("  no kubeconfig: {e}"),
     }
     all
+}
+
+/// When the certificates end, with a hint when that is soon.
+fn print_expiries(layout: &Layout) {
+    let now = jiff::Timestamp::now().as_second();
+    let day = |t: i64| {
+        jiff::Timestamp::from_second(t)
+            .map(|t| t.strftime("%Y-%m-%d").to_string())
+            .unwrap_or_default()
+    };
+    match crate::certs::expiries(layout) {
+        Ok(crate::certs::Expiries {
+            first: Some((first, end)),
+            ca,
+        }) => {
+            let left = (end - now) / 86_400;
+            let hint = if end - now < crate::certs::RENEW_WITHIN.as_secs() as i64 {
+                " — renew them: cluster certs rotate"
+            } else {
+                ""
+            };
+            println!(
+                "  certificates valid until {} ({left} days; first to end: {first}){hint}",
+                day(end)
+            );
+            if let Some(ca) = ca {
+                println!("  cluster CA valid until {}", day(ca));
+            }
+        }
+        Ok(_) => println!("  no certificates in {}", layout.pki().display()),
+        Err(e) => println!("  certificates: {e:#}"),
+    }
 }

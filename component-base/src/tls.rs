@@ -127,6 +127,12 @@ pub fn certificate_user(der: &[u8]) -> Option<(String, Vec<String>)> {
     Some((name, groups))
 }
 
+/// When a certificate expires (seconds since the Unix epoch).
+pub fn not_after(der: &[u8]) -> Option<i64> {
+    let (_, cert) = x509_parser::parse_x509_certificate(der).ok()?;
+    Some(cert.validity().not_after.timestamp())
+}
+
 /// How a server tells who sent a request.
 pub trait Authenticate: Send + Sync + 'static {
     /// What a verified client certificate says (worked out once per

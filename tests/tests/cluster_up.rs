@@ -23,6 +23,12 @@ fn cluster_up_runs_the_example_and_down_leaves_nothing() {
     assert!(again.status.success());
     assert!(text(&again).contains("already running"), "{}", text(&again));
 
+    // Status names what runs and when the certificates end.
+    let status = text(&lab.cluster(&["status"]));
+    assert!(status.contains("kube-apiserver"), "{status}");
+    assert!(status.contains("certificates valid until"), "{status}");
+    assert!(status.contains("(364 days") || status.contains("(365 days"), "{status}");
+
     let k = |args: &[&str]| lab.kubectl(args);
     let out = k(&[
         "create",
