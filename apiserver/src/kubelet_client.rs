@@ -1,8 +1,9 @@
 //! How the apiserver reaches kubelets (pods' logs, exec, attach,
-//! port-forward): HTTPS with the --kubelet-client-certificate, verifying
-//! each kubelet's serving certificate against --kubelet-certificate-authority
-//! for the node's address; or plain HTTP when no client certificate is
-//! configured (kubelets started without TLS, as in single-process tests).
+//! port-forward): HTTPS with the --kubelet-client-certificate (if given),
+//! verifying each kubelet's serving certificate against
+//! --kubelet-certificate-authority for the node's address; or plain HTTP
+//! when none of those flags is given (kubelets started without TLS, as in
+//! single-process tests).
 
 use anyhow::bail;
 use axum::body::Body;
@@ -31,6 +32,9 @@ impl KubeletClient {
                 ca,
                 Some((cert.as_path(), key.as_path())),
             )?),
+            // Kubelets verified, the apiserver not showing a certificate
+            // (kubelets that let anonymous requests through).
+            (None, None, Some(ca)) => Some(component_base::tls::client_config(ca, None)?),
             (Some(_), Some(_), None) => bail!(
                 "--kubelet-client-certificate needs --kubelet-certificate-authority: kubelets' certificates are always verified"
             ),

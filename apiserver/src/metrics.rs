@@ -19,6 +19,12 @@ pub struct Metrics {
 
 impl Metrics {
     pub fn observe(&self, verb: &str, resource: &str, code: u16, elapsed: Duration) {
+        const METHODS: [&str; 7] = ["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"];
+        let verb = if METHODS.contains(&verb) {
+            verb
+        } else {
+            "other"
+        };
         let mut m = self.requests.lock().expect("metrics lock");
         let s = m
             .entry((verb.to_string(), resource.to_string(), code))

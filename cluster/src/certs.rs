@@ -93,10 +93,18 @@ pub fn apiserver_kubelet_client(layout: &Layout) -> (PathBuf, PathBuf) {
     pair_paths(layout, "apiserver-kubelet-client")
 }
 
-/// Where a node's kubelet serving certificate is.
+/// Where a node's kubelet serving certificate is (a directory of their
+/// own, so that no node name can make it collide with a client
+/// certificate's file).
 pub fn kubelet_serving(layout: &Layout, node: &str) -> (PathBuf, PathBuf) {
-    pair_paths(layout, &format!("kubelet-{node}-serving"))
+    let dir = layout.pki().join(SERVING_DIR);
+    (
+        dir.join(format!("kubelet-{node}.crt")),
+        dir.join(format!("kubelet-{node}.key")),
+    )
 }
+
+const SERVING_DIR: &str = "serving";
 
 fn pair_paths(layout: &Layout, name: &str) -> (PathBuf, PathBuf) {
     let dir = layout.pki();
@@ -128,7 +136,7 @@ pub fn issue_all(
         .write(&dir, "apiserver-kubelet-client")?;
     for node in nodes {
         ca.issue_serving(&node.name, &[node.name.as_str()], &[node.ip], CERT_VALIDITY)?
-            .write(&dir, &format!("kubelet-{}-serving", node.name))?;
+            .write(&dir.join(SERVING_DIR), &format!("kubelet-{}", node.name))?;
     }
     let admin = ca.issue_client("kubernetes-admin", &["system:masters"], CERT_VALIDITY)?;
     admin.write(&dir, "admin")?;
@@ -178,8 +186,13 @@ pub fn expiries(layout: &Layout) -> anyhow::Result<Expiries> {
     };
     let dir = layout.pki();
     let mut first: Option<(String, i64)> = None;
-    for entry in std::fs::read_dir(&dir).with_context(|| format!("read {}", dir.display()))? {
-        let path = entry?.path();
+    let serving = std::fs::read_dir(dir.join(SERVING_DIR))
+        .into_iter()
+        .flatten()
+        .flatten();
+    let entries = std::fs::read_dir(&dir).with_context(|| format!("read {}", dir.display()))?;
+    for entry in entries.flatten().chain(serving) {
+        let path = entry.path();
         let Some(name) = path.file_name().and_then(|n| n.to_str()) else {
             continue;
         };
@@ -250,15 +263,7 @@ fn write_kubeconfig(
         b64(&user.cert_pem),
         b64(&user.key_pem)
     );
-    use std::io::Write;
-    use std::os::unix::fs::OpenOptionsExt;
-    std::fs::OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .mode(0o600)
-        .open(path)
-        .and_then(|mut f| f.write_all(cfg.as_bytes()))
+    component_base::pki::write_private(path, &cfg)
         .with_context(|| format!("write {}", path.display()))
 }
 

@@ -83,10 +83,22 @@ fn parse_node(s: &str) -> Result<(String, std::net::IpAddr), String> {
         .split_once('=')
         .ok_or_else(|| format!("{s:?}: want NAME=ADDRESS"))?;
     let ip = ip.parse().map_err(|e| format!("{ip:?}: {e}"))?;
-    if name.is_empty() {
-        return Err(format!("{s:?}: the node name is empty"));
+    let name = name.to_lowercase();
+    // A DNS label, as a kubelet's --hostname-override must be: it becomes a
+    // certificate name, file names and YAML.
+    let label = !name.is_empty()
+        && name.len() <= 63
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+        && !name.starts_with('-')
+        && !name.ends_with('-');
+    if !label {
+        return Err(format!(
+            "{name:?}: a node name must be a DNS label (a-z, 0-9 and '-', at most 63)"
+        ));
     }
-    Ok((name.to_lowercase(), ip))
+    Ok((name, ip))
 }
 
 #[tokio::main]

@@ -54,6 +54,7 @@ pub async fn rotate(layout: &Layout) -> anyhow::Result<()> {
         .filter(|r| r.launch.is_some() && r.name != "etcd")
         .collect();
     restartable.sort_by_key(|r| r.name != "kube-apiserver");
+    let mut failed = Vec::new();
     for r in &restartable {
         if !r.alive() {
             println!(
@@ -63,12 +64,27 @@ pub async fn rotate(layout: &Layout) -> anyhow::Result<()> {
             continue;
         }
         daemon::stop(layout, r, STOP_GRACE);
-        daemon::respawn(layout, r).with_context(|| format!("restart {}", r.name))?;
+        if let Err(e) = daemon::respawn(layout, r) {
+            // Keep its record (the PID is dead now), so that `cluster up`
+            // starts it again the same way.
+            let _ = daemon::record(layout, r);
+            println!("  could not restart {}: {e}", r.name);
+            failed.push(r.name.clone());
+            continue;
+        }
         println!("  restarted {}", r.name);
         if r.name == "kube-apiserver" {
             let client = component_base::client(Some(&layout.kubeconfig()), None).await?;
             up::wait_api(&client, &layout.log("kube-apiserver")).await?;
         }
+    }
+    if !failed.is_empty() {
+        bail!(
+            "{} did not restart (see their logs in {}); `cluster up --data-dir {}` starts them again",
+            failed.join(", "),
+            layout.logs().display(),
+            layout.dir.display()
+        );
     }
     println!(
         "Done: {} has the new admin credentials.",

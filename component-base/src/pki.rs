@@ -53,7 +53,7 @@ impl CertKey {
         std::fs::create_dir_all(dir).map_err(io(dir))?;
         let cert = dir.join(format!("{name}.crt"));
         let key = dir.join(format!("{name}.key"));
-        std::fs::write(&cert, &self.cert_pem).map_err(io(&cert))?;
+        write_atomic(&cert, &self.cert_pem, 0o644).map_err(io(&cert))?;
         write_private(&key, &self.key_pem).map_err(io(&key))?;
         Ok((cert, key))
     }
@@ -70,16 +70,28 @@ impl CertKey {
     }
 }
 
-fn write_private(path: &Path, content: &str) -> std::io::Result<()> {
+/// Write `content` to `path` readable by its owner only, whole or not at
+/// all: into a fresh 0600 file beside it, synced, then renamed over it (an
+/// existing file's looser mode is not kept, and a crash leaves the old file).
+pub fn write_private(path: &Path, content: &str) -> std::io::Result<()> {
+    write_atomic(path, content, 0o600)
+}
+
+fn write_atomic(path: &Path, content: &str, mode: u32) -> std::io::Result<()> {
     use std::io::Write;
     use std::os::unix::fs::OpenOptionsExt;
+    let mut tmp = path.as_os_str().to_owned();
+    tmp.push(".tmp");
+    let tmp = PathBuf::from(tmp);
+    let _ = std::fs::remove_file(&tmp);
     let mut f = std::fs::OpenOptions::new()
         .write(true)
-        .create(true)
-        .truncate(true)
-        .mode(0o600)
-        .open(path)?;
-    f.write_all(content.as_bytes())
+        .create_new(true)
+        .mode(mode)
+        .open(&tmp)?;
+    f.write_all(content.as_bytes())?;
+    f.sync_all()?;
+    std::fs::rename(&tmp, path)
 }
 
 /// A certificate authority that signs the cluster's certificates.

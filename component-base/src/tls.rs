@@ -24,6 +24,9 @@ use tower::ServiceExt;
 /// or truncated handshakes cannot pile up.
 pub const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 
+/// How long a connection may take to send a request's head.
+pub const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(32);
+
 fn provider() -> Arc<rustls::crypto::CryptoProvider> {
     Arc::new(rustls::crypto::ring::default_provider())
 }
@@ -206,6 +209,11 @@ pub async fn serve<A: Authenticate>(
                     }
                 });
             let _ = hyper::server::conn::http1::Builder::new()
+                // A client that sends no complete request head in this long
+                // (an idle keep-alive connection included) is dropped, as
+                // upstream's ReadHeaderTimeout does.
+                .timer(hyper_util::rt::TokioTimer::new())
+                .header_read_timeout(HEADER_READ_TIMEOUT)
                 .serve_connection(TokioIo::new(stream), service)
                 .with_upgrades()
                 .await;

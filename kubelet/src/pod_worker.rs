@@ -569,15 +569,17 @@ impl Worker {
     /// changes and renewed tokens (files are replaced by rename: a reader
     /// never sees half of one). A failure keeps the previous files.
     async fn refresh_volumes(&mut self, pod: &Pod, obs: &Observation) {
+        // A pod adopted after a kubelet restart has not been written by this
+        // process: due at once.
         let due = self
             .volumes_written
-            .is_some_and(|t| t.elapsed() >= self.kl.config.sync_frequency);
+            .is_none_or(|t| t.elapsed() >= self.kl.config.sync_frequency);
         let updatable = pod
             .spec
             .iter()
             .flat_map(|s| s.volumes.iter().flatten())
-            .any(|v| v.config_map.is_some() || v.projected.is_some());
-        if !due || !updatable {
+            .any(volumes::is_updatable);
+        if !due || !updatable || obs.containers.is_empty() {
             return;
         }
         let config_maps = self.config_maps(pod).await;
@@ -589,10 +591,14 @@ impl Worker {
             node_cpu_milli: self.kl.machine.cpus * 1000,
             node_memory_bytes: self.kl.machine.memory_bytes,
         };
-        if let Err(msg) = self.write_volumes(pod, &inputs).await {
+        let written = match self.service_account_tokens(pod).await {
+            Ok(tokens) => volumes::refresh(&self.kl.config.root_dir, pod, &inputs, &tokens),
+            Err(msg) => Err(msg),
+        };
+        if let Err(msg) = written {
             tracing::warn!(pod = %self.pod_name, error = %msg, "refresh volumes");
-            self.volumes_written = Some(Instant::now());
         }
+        self.volumes_written = Some(Instant::now());
     }
 
     /// Tokens for the pod's projected serviceAccountToken sources, by

@@ -81,24 +81,33 @@ pub struct NodeRequest {
 /// segment the subresource of `nodes/<node>` (anything not listed is
 /// `proxy`).
 pub fn node_request(method: &http::Method, path: &str) -> NodeRequest {
+    // Any other method has no verb, which no rule allows.
     let verb = match *method {
+        http::Method::GET => "get",
         http::Method::POST => "create",
         http::Method::PUT => "update",
         http::Method::PATCH => "patch",
         http::Method::DELETE => "delete",
-        _ => "get",
+        _ => "",
     };
-    let first = path.trim_start_matches('/').split('/').next().unwrap_or("");
-    let subresource = match first {
-        "stats" => "stats",
-        "metrics" => "metrics",
-        "logs" => "log",
-        "spec" => "spec",
-        "checkpoint" => "checkpoint",
-        _ => "proxy",
+    let under = |prefix: &str| {
+        path.strip_prefix(prefix)
+            .is_some_and(|rest| rest.is_empty() || rest.starts_with('/'))
     };
+    let subresource = [
+        ("/stats", "stats"),
+        ("/metrics", "metrics"),
+        ("/logs", "log"),
+        ("/spec", "spec"),
+        ("/checkpoint", "checkpoint"),
+    ]
+    .into_iter()
+    .find(|(prefix, _)| under(prefix))
+    .map_or("proxy", |(_, sub)| sub);
     NodeRequest { verb, subresource }
 }
+
+const MAX_CACHED: usize = 10_000;
 
 /// Webhook answers, reused until they expire.
 #[derive(Default)]
@@ -122,10 +131,14 @@ impl DecisionCache {
             auth.unauthorized_ttl
         };
         let mut entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
-        // Bounded: expired answers go when the map grows.
-        if entries.len() > 10_000 {
+        // Bounded: expired answers go when the map grows, and if it is still
+        // full, everything (answers are only a cache).
+        if entries.len() >= MAX_CACHED {
             let now = Instant::now();
             entries.retain(|_, (_, until)| now < *until);
+            if entries.len() >= MAX_CACHED {
+                entries.clear();
+            }
         }
         entries.insert(key, (allowed, Instant::now() + ttl));
     }
@@ -216,6 +229,10 @@ mod tests {
         assert_eq!(r(&get, "/logs/syslog"), ("get", "log"));
         assert_eq!(r(&get, "/spec"), ("get", "spec"));
         assert_eq!(r(&http::Method::DELETE, "/"), ("delete", "proxy"));
+        // Only whole path segments count; unknown methods get no verb.
+        assert_eq!(r(&get, "//stats/summary"), ("get", "proxy"));
+        assert_eq!(r(&get, "/statsx"), ("get", "proxy"));
+        assert_eq!(r(&http::Method::HEAD, "/pods"), ("", "proxy"));
     }
 
     #[test]

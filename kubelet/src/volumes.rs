@@ -39,10 +39,42 @@ pub fn prepare(
     inputs: &EnvInputs,
     tokens: &HashMap<String, String>,
 ) -> Result<HashMap<String, HostVolume>, String> {
+    prepare_some(root, pod, inputs, tokens, |_| true)
+}
+
+/// Write a running pod's configMap and projected volumes again (the others
+/// are left alone: an emptyDir's or hostPath's contents and modes are the
+/// containers' business).
+pub fn refresh(
+    root: &Path,
+    pod: &Pod,
+    inputs: &EnvInputs,
+    tokens: &HashMap<String, String>,
+) -> Result<(), String> {
+    prepare_some(root, pod, inputs, tokens, is_updatable).map(|_| ())
+}
+
+/// Volumes whose contents follow API objects.
+pub fn is_updatable(vol: &Volume) -> bool {
+    vol.config_map.is_some() || vol.projected.is_some()
+}
+
+fn prepare_some(
+    root: &Path,
+    pod: &Pod,
+    inputs: &EnvInputs,
+    tokens: &HashMap<String, String>,
+    which: impl Fn(&Volume) -> bool,
+) -> Result<HashMap<String, HostVolume>, String> {
     let uid = pod.metadata.uid.as_deref().unwrap_or_default();
     let base = pod_dir(root, uid).join("volumes");
     let mut out = HashMap::new();
-    for vol in pod.spec.iter().flat_map(|s| s.volumes.iter().flatten()) {
+    for vol in pod
+        .spec
+        .iter()
+        .flat_map(|s| s.volumes.iter().flatten())
+        .filter(|v| which(v))
+    {
         let prepared = prepare_one(&base, pod, vol, inputs, tokens)
             .map_err(|e| format!("MountVolume.SetUp failed for volume \"{}\" : {e}", vol.name))?;
         if let Some(v) = prepared {
@@ -142,24 +174,50 @@ fn downward_file(pod: &Pod, path: &str, inputs: &EnvInputs) -> Result<Vec<u8>, S
     crate::env::field_value(pod, path, inputs).map(String::into_bytes)
 }
 
-/// Write the files into `dir`, each beside then renamed into place so that
-/// a reader never sees half a file.
+/// Make `dir` hold exactly `files`: each changed file is written beside and
+/// renamed into place (a reader never sees half a file), unchanged ones are
+/// not touched (no spurious inotify events), and files of keys that are gone
+/// are removed.
 fn write_files(dir: &Path, files: Vec<File>, default_mode: u32) -> Result<(), String> {
     make_dir(dir, 0o755)?;
+    let mut keep = std::collections::HashSet::new();
     for (rel, content, mode) in files {
         if rel.split('/').any(|c| c == "..") || rel.starts_with('/') {
             return Err(format!("invalid item path {rel:?}"));
         }
         let file = dir.join(&rel);
+        keep.insert(file.clone());
+        let mode = mode.map(|m| m as u32).unwrap_or(default_mode);
+        let unchanged = std::fs::metadata(&file)
+            .is_ok_and(|m| m.permissions().mode() & 0o7777 == mode)
+            && std::fs::read(&file).is_ok_and(|old| old == content);
+        if unchanged {
+            continue;
+        }
         if let Some(parent) = file.parent() {
             std::fs::create_dir_all(parent).map_err(|e| io_err("mkdir", parent, e))?;
         }
         let tmp = file.with_extension("kubelet-tmp");
         std::fs::write(&tmp, &content).map_err(|e| io_err("write", &tmp, e))?;
-        let mode = mode.map(|m| m as u32).unwrap_or(default_mode);
         std::fs::set_permissions(&tmp, std::fs::Permissions::from_mode(mode))
             .map_err(|e| io_err("chmod", &tmp, e))?;
         std::fs::rename(&tmp, &file).map_err(|e| io_err("rename", &file, e))?;
+    }
+    remove_others(dir, &keep)
+}
+
+/// Remove the files under `dir` that are not in `keep`.
+fn remove_others(dir: &Path, keep: &std::collections::HashSet<PathBuf>) -> Result<(), String> {
+    let entries = std::fs::read_dir(dir).map_err(|e| io_err("read", dir, e))?;
+    for entry in entries.flatten() {
+        let path = entry.path();
+        match entry.file_type() {
+            Ok(t) if t.is_dir() => remove_others(&path, keep)?,
+            Ok(_) if !keep.contains(&path) => {
+                std::fs::remove_file(&path).map_err(|e| io_err("remove", &path, e))?
+            }
+            _ => {}
+        }
     }
     Ok(())
 }
@@ -309,6 +367,29 @@ pub fn container_mounts(
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn rewriting_keeps_unchanged_files_and_drops_gone_keys() {
+        use std::os::unix::fs::MetadataExt;
+        let dir = tempfile::tempdir().unwrap();
+        let f = |k: &str, v: &str| (k.to_string(), v.as_bytes().to_vec(), None);
+        write_files(dir.path(), vec![f("a", "1"), f("sub/b", "2")], 0o644).unwrap();
+        let inode = std::fs::metadata(dir.path().join("a")).unwrap().ino();
+        write_files(dir.path(), vec![f("a", "1"), f("c", "3")], 0o644).unwrap();
+        // Unchanged: the same file, not a replacement.
+        assert_eq!(
+            std::fs::metadata(dir.path().join("a")).unwrap().ino(),
+            inode
+        );
+        assert!(!dir.path().join("sub/b").exists());
+        assert_eq!(std::fs::read_to_string(dir.path().join("c")).unwrap(), "3");
+        write_files(dir.path(), vec![f("a", "changed")], 0o644).unwrap();
+        assert_eq!(
+            std::fs::read_to_string(dir.path().join("a")).unwrap(),
+            "changed"
+        );
+        assert!(!dir.path().join("c").exists());
+    }
 
     fn inputs(cms: &HashMap<String, Option<ConfigMap>>) -> EnvInputs<'_> {
         EnvInputs {

@@ -61,6 +61,19 @@ impl ApiServerProcess {
     /// `store_flag` is `--etcd-servers=...`, or `--data-dir=` (completed with
     /// a directory inside this server's temporary directory).
     fn start_with_store(store_flag: &str, extra_args: &[&str]) -> Result<Self> {
+        // The free port is picked before the server binds it: a test running
+        // beside may take it first. Try again with another.
+        let mut last = None;
+        for _ in 0..3 {
+            match Self::start_once(store_flag, extra_args) {
+                Err(e) if e.to_string().contains("Address already in use") => last = Some(e),
+                other => return other,
+            }
+        }
+        Err(last.expect("tried"))
+    }
+
+    fn start_once(store_flag: &str, extra_args: &[&str]) -> Result<Self> {
         let binary = bin_dir().join("kube-apiserver");
         if !binary.is_file() {
             bail!(

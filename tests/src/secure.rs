@@ -51,6 +51,19 @@ impl SecureApiServer {
     /// port, verifying client certificates against the test's CA, with
     /// `extra` flags (e.g. `--authorization-mode=Node,RBAC`).
     pub fn start(extra: &[&str]) -> Result<Self> {
+        // As ApiServerProcess: the secure port may be taken between picking
+        // and binding it.
+        let mut last = None;
+        for _ in 0..3 {
+            match Self::start_once(extra) {
+                Err(e) if e.to_string().contains("Address already in use") => last = Some(e),
+                other => return other,
+            }
+        }
+        Err(last.expect("tried"))
+    }
+
+    fn start_once(extra: &[&str]) -> Result<Self> {
         let dir = tempfile::tempdir()?;
         let ca = Ca::generate("test-ca", YEAR)?;
         let serving = ca.issue_serving(

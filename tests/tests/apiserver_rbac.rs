@@ -177,6 +177,15 @@ fn a_kubelet_may_touch_only_its_own_node_and_pods() {
         Some(&pod_json("on-n2", "n2", "cfg-n2")),
     );
 
+    let uid_of = |pod: &str| {
+        let path = format!("/api/v1/namespaces/default/pods/{pod}");
+        let (_, text) = api.curl(Some(&admin), "GET", &path, None);
+        json_of(&text)["metadata"]["uid"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    };
+    let (on_n1_uid, on_n2_uid) = (uid_of("on-n1"), uid_of("on-n2"));
     let node =
         |method: &str, path: &str, body: Option<&str>| api.curl(Some(&n1), method, path, body);
     let allowed = [
@@ -188,7 +197,7 @@ fn a_kubelet_may_touch_only_its_own_node_and_pods() {
         ("PATCH", "/api/v1/namespaces/default/pods/on-n1/status".into(), Some(r#"{"status":{"message":"hi"}}"#.into())),
         ("GET", "/api/v1/namespaces/default/configmaps/cfg-n1".into(), None),
         ("GET", "/api/v1/namespaces/default/services".into(), None),
-        ("POST", "/api/v1/namespaces/default/serviceaccounts/default/token".into(), Some(json!({"spec": {"boundObjectRef": {"kind": "Pod", "apiVersion": "v1", "name": "on-n1"}}}).to_string())),
+        ("POST", "/api/v1/namespaces/default/serviceaccounts/default/token".into(), Some(json!({"spec": {"boundObjectRef": {"kind": "Pod", "apiVersion": "v1", "name": "on-n1", "uid": on_n1_uid}}}).to_string())),
         ("POST", "/apis/coordination.k8s.io/v1/namespaces/kube-node-lease/leases".into(), Some(lease_json("n1"))),
         ("PUT", "/apis/coordination.k8s.io/v1/namespaces/kube-node-lease/leases/n1".into(), Some(lease_json("n1"))),
         ("POST", "/api/v1/namespaces/default/events".into(), Some(json!({"metadata": {"name": "e1"}, "involvedObject": {"kind": "Node", "name": "n1"}, "reason": "Starting", "message": "m", "type": "Normal"}).to_string())),
@@ -214,7 +223,8 @@ fn a_kubelet_may_touch_only_its_own_node_and_pods() {
         ("POST", "/api/v1/namespaces/default/serviceaccounts/other/token", Some(json!({"spec": {}}).to_string()), "no relationship"),
         // NodeRestriction: its pods' account, but only bound to its own pod.
         ("POST", "/api/v1/namespaces/default/serviceaccounts/default/token", Some(json!({"spec": {}}).to_string()), "serviceaccounts \"default\" is forbidden: node requested token not bound to a pod"),
-        ("POST", "/api/v1/namespaces/default/serviceaccounts/default/token", Some(json!({"spec": {"boundObjectRef": {"kind": "Pod", "apiVersion": "v1", "name": "on-n2"}}}).to_string()), "node requested token bound to a pod scheduled on a different node"),
+        ("POST", "/api/v1/namespaces/default/serviceaccounts/default/token", Some(json!({"spec": {"boundObjectRef": {"kind": "Pod", "apiVersion": "v1", "name": "on-n2", "uid": on_n2_uid}}}).to_string()), "node requested token bound to a pod scheduled on a different node"),
+        ("POST", "/api/v1/namespaces/default/serviceaccounts/default/token", Some(json!({"spec": {"boundObjectRef": {"kind": "Pod", "apiVersion": "v1", "name": "on-n1"}}}).to_string()), "node requested token with a pod binding without a uid"),
     ];
     for (method, path, body, message) in &forbidden {
         let (code, text) = node(method, path, body.as_deref());
@@ -483,7 +493,15 @@ fn service_account_tokens_authenticate_until_revoked() {
             "--clusterrole=view",
             "--serviceaccount=ci:builder",
         ],
-        vec!["run", "job", "-n", "ci", "--image=busybox"],
+        vec![
+            "run",
+            "job",
+            "-n",
+            "ci",
+            "--image=busybox",
+            "--overrides={\"spec\":{\"serviceAccountName\":\"builder\"}}",
+        ],
+        vec!["run", "other", "-n", "ci", "--image=busybox"],
     ] {
         let out = api.kubectl(33, &admin, &args);
         assert!(out.status.success(), "{args:?}: {}", text(&out));
@@ -575,6 +593,26 @@ fn service_account_tokens_authenticate_until_revoked() {
         ],
     );
     let uid = text(&out);
+    // Not to a pod that runs as another account.
+    let out = api.kubectl(
+        33,
+        &admin,
+        &[
+            "create",
+            "token",
+            "builder",
+            "-n",
+            "ci",
+            "--bound-object-kind=Pod",
+            "--bound-object-name=other",
+        ],
+    );
+    assert!(!out.status.success());
+    assert!(
+        text(&out).contains("cannot bind token for serviceaccount \"builder\" to pod running with different serviceaccount name"),
+        "{}",
+        text(&out)
+    );
     let bound = token_for(&[
         "--bound-object-kind=Pod",
         "--bound-object-name=job",

@@ -27,7 +27,10 @@ fn cluster_up_runs_the_example_and_down_leaves_nothing() {
     let status = text(&lab.cluster(&["status"]));
     assert!(status.contains("kube-apiserver"), "{status}");
     assert!(status.contains("certificates valid until"), "{status}");
-    assert!(status.contains("(364 days") || status.contains("(365 days"), "{status}");
+    assert!(
+        status.contains("(364 days") || status.contains("(365 days"),
+        "{status}"
+    );
 
     let k = |args: &[&str]| lab.kubectl(args);
     let out = k(&[

@@ -235,6 +235,7 @@ pub fn admit_token_request(
     user: Option<&UserInfo>,
     service_account: &str,
     bound_to_pod: bool,
+    uid_given: bool,
     bound_pod_node: Option<&str>,
 ) -> ApiResult<()> {
     let Some(node) = user.and_then(node_of) else {
@@ -242,6 +243,8 @@ pub fn admit_token_request(
     };
     let why = if !bound_to_pod {
         "node requested token not bound to a pod"
+    } else if !uid_given {
+        "node requested token with a pod binding without a uid"
     } else if bound_pod_node != Some(node) {
         "node requested token bound to a pod scheduled on a different node"
     } else {
@@ -276,26 +279,29 @@ mod tests {
             uid: String::new(),
             groups: vec!["system:nodes".into()],
         };
-        assert!(admit_token_request(Some(&n1), "default", true, Some("n1")).is_ok());
-        let other = admit_token_request(Some(&n1), "default", true, Some("n2")).unwrap_err();
+        assert!(admit_token_request(Some(&n1), "default", true, true, Some("n1")).is_ok());
+        let other = admit_token_request(Some(&n1), "default", true, true, Some("n2")).unwrap_err();
         assert_eq!(other.code, 403);
         assert!(
             other.message.contains("scheduled on a different node"),
             "{}",
             other.message
         );
-        let unbound = admit_token_request(Some(&n1), "default", false, None).unwrap_err();
+        let unbound = admit_token_request(Some(&n1), "default", false, false, None).unwrap_err();
         assert!(unbound
             .message
             .ends_with("node requested token not bound to a pod"));
+        let no_uid =
+            admit_token_request(Some(&n1), "default", true, false, Some("n1")).unwrap_err();
+        assert!(no_uid.message.ends_with("with a pod binding without a uid"));
         // Anyone else is left to RBAC.
         let admin = UserInfo {
             name: "admin".into(),
             uid: String::new(),
             groups: vec!["system:masters".into()],
         };
-        assert!(admit_token_request(Some(&admin), "default", false, None).is_ok());
-        assert!(admit_token_request(None, "default", false, None).is_ok());
+        assert!(admit_token_request(Some(&admin), "default", false, false, None).is_ok());
+        assert!(admit_token_request(None, "default", false, false, None).is_ok());
     }
 
     #[test]

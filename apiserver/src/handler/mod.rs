@@ -111,8 +111,17 @@ pub async fn dispatch(api: Arc<Api>, req: http::Request<Body>) -> Response {
         Some(user) => authorize(&api, user, &parts.method, &path, &query),
         None => Ok(()),
     };
+    // Labels only from fixed sets (registered resources, known methods), so
+    // that no client can grow the metrics without bound.
     let resource = match path::parse(&path) {
-        Target::Resource(rp) => rp.resource,
+        Target::Resource(rp)
+            if api
+                .registry
+                .find(&rp.group, &rp.version, &rp.resource)
+                .is_some() =>
+        {
+            rp.resource
+        }
         _ => String::new(),
     };
     if let Err(e) = allowed {

@@ -39,6 +39,7 @@ fn invalid(name: &str, field: &str, value: i64, detail: &str) -> ApiError {
 fn bound_object(
     ctx: &Ctx<'_>,
     namespace: &str,
+    service_account: &str,
     kind: &str,
     name: &str,
     uid: Option<&str>,
@@ -76,6 +77,16 @@ fn bound_object(
     };
     if kind == "Node" {
         return Ok((None, Some(me)));
+    }
+    let runs_as = obj
+        .pointer("/spec/serviceAccountName")
+        .and_then(Value::as_str)
+        .filter(|s| !s.is_empty())
+        .unwrap_or("default");
+    if runs_as != service_account {
+        return Err(ApiError::bad_request(format!(
+            "cannot bind token for serviceaccount \"{service_account}\" to pod running with different serviceaccount name."
+        )));
     }
     let node = obj
         .pointer("/spec/nodeName")
@@ -140,16 +151,24 @@ pub(crate) fn create(ctx: &Ctx<'_>, name: &str, sa: &Value, body: &Bytes) -> Api
         Some(r) => bound_object(
             ctx,
             &namespace,
+            name,
             r.kind.as_deref().unwrap_or(""),
             r.name.as_deref().unwrap_or(""),
             r.uid.as_deref(),
         )?,
         None => (None, None),
     };
+    let uid_given = req
+        .spec
+        .bound_object_ref
+        .as_ref()
+        .and_then(|r| r.uid.as_deref())
+        .is_some_and(|u| !u.is_empty());
     crate::authz::node::admit_token_request(
         ctx.user.as_ref(),
         name,
         pod.is_some(),
+        uid_given,
         node.as_ref().map(|n| n.name.as_str()),
     )?;
     let now = jiff::Timestamp::now();
