@@ -22,13 +22,15 @@ kubectl get rc,pods,svc -o wide
 set +x
 svc_ip=$(kubectl get svc nginx -o 'jsonpath={.spec.clusterIP}')
 pod_ip=$(kubectl get pods -l app=nginx -o 'jsonpath={.items[0].status.podIP}')
-# Through the Service when kube-proxy runs; straight to a pod otherwise.
-for url in "http://$svc_ip/" "http://$pod_ip/"; do
+# Through the Service (kube-proxy programs it within a second or so of the
+# endpoints becoming ready); straight to a pod if it never answers.
+for url in $(for _ in $(seq 20); do echo "http://$svc_ip/"; done) "http://$pod_ip/"; do
   if page=$(curl --noproxy '*' -sf --max-time 5 "$url"); then
     echo "curl $url:"
     echo "$page" | grep -o "Welcome to nginx!"
     exit 0
   fi
+  sleep 0.5
 done
 echo "nginx did not answer on $svc_ip or $pod_ip" >&2
 exit 1
