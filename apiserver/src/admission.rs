@@ -36,7 +36,7 @@ pub async fn before_create(
         // reads its informer; a namespace it has not seen yet (just created)
         // is looked up in the store.
         let nsobj = match api.cache.get(&key) {
-            Some(o) => (*o).clone(),
+            Some(o) => o.value(),
             None => match api.store.get(&key).await? {
                 None => return Err(ApiError::not_found(ns_info, &ns)),
                 Some(kv) => serde_json::from_slice(&kv.value).unwrap_or(Value::Null),
@@ -80,7 +80,7 @@ async fn set_service_account(api: &Api, pod: &mut Value) -> ApiResult<()> {
     let key = format!("{}/serviceaccounts/{ns}/{name}", api.prefix);
     // The cache may not have seen a service account created just now.
     let sa = match api.cache.get(&key) {
-        Some(sa) => Some((*sa).clone()),
+        Some(sa) => Some(sa.value()),
         None => api
             .store
             .get(&key)

@@ -155,7 +155,11 @@ pub fn respond(code: StatusCode, output: Output, body: &Value) -> Response {
 }
 
 pub fn json(code: StatusCode, body: &Value) -> Response {
-    let bytes = serde_json::to_vec(body).unwrap_or_default();
+    json_bytes(code, serde_json::to_vec(body).unwrap_or_default())
+}
+
+/// A response of already serialised JSON.
+pub fn json_bytes(code: StatusCode, bytes: Vec<u8>) -> Response {
     (code, [(header::CONTENT_TYPE, JSON)], bytes).into_response()
 }
 

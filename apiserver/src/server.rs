@@ -30,7 +30,7 @@ pub async fn build(config: &Config, store: Arc<dyn Store>) -> anyhow::Result<Arc
     )
     .context("service ranges")?;
     let modes = crate::authz::parse_modes(&config.authorization_mode)?;
-    let authz = crate::authz::Authorizer::new(modes, &cache, &prefix);
+    let authz = crate::authz::Authorizer::new(modes, &cache, &prefix, registry);
     let root_ca = crate::serviceaccount::root_ca::bundle(config, IpAddr::V4(services.first_ip))
         .context("the CA bundle for pods")?;
     let api = Arc::new(Api {

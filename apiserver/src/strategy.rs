@@ -11,6 +11,8 @@
 use serde::{de::DeserializeOwned, Serialize};
 use serde_json::Value;
 
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
+
 /// Upstream's field.ErrorType, with the `reason` it has in a Status cause.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum FieldErrorType {
@@ -195,7 +197,8 @@ pub trait KindStrategy: Send + Sync + 'static {
     /// before validation.
     fn default(&self, _obj: &mut Self::Object) {}
 
-    /// Runs on create after defaulting (e.g. set an initial status).
+    /// Runs on create after defaulting. A kind whose status only its
+    /// controllers write replaces the client's status here, as upstream.
     fn prepare_for_create(&self, _obj: &mut Self::Object) {}
 
     /// Runs on main-resource updates before defaulting: fields only a
@@ -205,12 +208,6 @@ pub trait KindStrategy: Send + Sync + 'static {
     /// metadata.generation counts spec changes.
     fn tracks_generation(&self) -> bool {
         false
-    }
-
-    /// A create starts from an empty status (false for kinds whose creator
-    /// reports the status, as a kubelet does for its Node).
-    fn reset_status_on_create(&self) -> bool {
-        true
     }
 
     /// Seconds a delete lets the object live on (0 = removed now, unless
@@ -270,6 +267,15 @@ pub fn name_of<
     obj.metadata().name.clone().unwrap_or_default()
 }
 
+/// What [`Strategy::decode_for_create`] made of a body.
+pub struct Decoded {
+    /// The object, defaulted and prepared.
+    pub object: Value,
+    /// Paths of the fields the kind does not know (dropped).
+    pub unknown: Vec<String>,
+    pub errors: Vec<FieldError>,
+}
+
 /// Object-safe strategy over JSON values, used by the generic handler.
 pub trait Strategy: Send + Sync + 'static {
     /// Decode into the kind's type and back: fills nothing in, but drops fields
@@ -279,14 +285,18 @@ pub trait Strategy: Send + Sync + 'static {
     fn default(&self, obj: &mut Value) -> Result<(), String>;
     fn prepare_for_create(&self, obj: &mut Value) -> Result<(), String>;
     fn validate(&self, obj: &Value) -> Vec<FieldError>;
-    /// `default`, `prepare_for_create` and `validate` in one typed round
-    /// trip (the create path's hot spot): returns the validation errors.
-    fn prepare_create(&self, obj: &mut Value) -> Result<Vec<FieldError>, String>;
+    /// The create path in one typed round trip: decode (noting unknown
+    /// fields), `edit_meta` (the server's metadata), `default`,
+    /// `prepare_for_create`, `validate`, encode. Err: the decode error.
+    fn decode_for_create(
+        &self,
+        obj: &Value,
+        edit_meta: &mut dyn FnMut(&mut ObjectMeta),
+    ) -> Result<Decoded, String>;
     /// `prepare_for_update` then `default`, in one typed round trip.
     fn prepare_update(&self, new: &mut Value, old: &Value) -> Result<(), String>;
     fn validate_update(&self, new: &Value, old: &Value) -> Vec<FieldError>;
     fn tracks_generation(&self) -> bool;
-    fn reset_status_on_create(&self) -> bool;
     fn deletion_grace(&self, obj: &Value, requested: Option<i64>) -> i64;
     fn has_pending_finalizers(&self, obj: &Value) -> bool;
     fn prepare_for_delete(&self, obj: &mut Value) -> Result<(), String>;
@@ -296,6 +306,9 @@ pub trait Strategy: Send + Sync + 'static {
     fn field_names(&self) -> Vec<&'static str>;
     fn columns(&self) -> Vec<Column>;
     fn cells(&self, obj: &Value, age: &str) -> Vec<Value>;
+    /// A table row's cells and the object's metadata, decoded from JSON
+    /// straight into the kind's type (no tree); None if it does not decode.
+    fn cells_and_metadata(&self, json: &[u8]) -> Option<(Vec<Value>, Value)>;
 }
 
 /// Adapts a [`KindStrategy`] to [`Strategy`].
@@ -321,11 +334,8 @@ impl<S: KindStrategy> Typed<S> {
 
 impl<S: KindStrategy> Strategy for Typed<S> {
     fn normalize(&self, obj: &Value) -> Result<(Value, Vec<String>), String> {
-        let typed: S::Object = decode(obj)?;
-        let out = encode(&typed)?;
-        let mut unknown = Vec::new();
-        dropped_fields(obj, &out, "", &mut unknown);
-        Ok((out, unknown))
+        let (typed, unknown) = decode_noting_unknown::<S::Object>(obj)?;
+        Ok((encode(&typed)?, unknown))
     }
 
     fn default(&self, obj: &mut Value) -> Result<(), String> {
@@ -336,13 +346,21 @@ impl<S: KindStrategy> Strategy for Typed<S> {
         self.edit(obj, |o| self.0.prepare_for_create(o))
     }
 
-    fn prepare_create(&self, obj: &mut Value) -> Result<Vec<FieldError>, String> {
-        let mut typed: S::Object = decode(obj)?;
+    fn decode_for_create(
+        &self,
+        obj: &Value,
+        edit_meta: &mut dyn FnMut(&mut ObjectMeta),
+    ) -> Result<Decoded, String> {
+        let (mut typed, unknown) = decode_noting_unknown::<S::Object>(obj)?;
+        edit_meta(k8s_openapi::Metadata::metadata_mut(&mut typed));
         self.0.default(&mut typed);
         self.0.prepare_for_create(&mut typed);
         let errors = self.0.validate(&typed);
-        *obj = encode(&typed)?;
-        Ok(errors)
+        Ok(Decoded {
+            object: encode(&typed)?,
+            unknown,
+            errors,
+        })
     }
 
     fn validate(&self, obj: &Value) -> Vec<FieldError> {
@@ -362,10 +380,6 @@ impl<S: KindStrategy> Strategy for Typed<S> {
 
     fn tracks_generation(&self) -> bool {
         self.0.tracks_generation()
-    }
-
-    fn reset_status_on_create(&self) -> bool {
-        self.0.reset_status_on_create()
     }
 
     fn deletion_grace(&self, obj: &Value, requested: Option<i64>) -> i64 {
@@ -419,32 +433,69 @@ impl<S: KindStrategy> Strategy for Typed<S> {
             Err(_) => Vec::new(),
         }
     }
+
+    fn cells_and_metadata(&self, json: &[u8]) -> Option<(Vec<Value>, Value)> {
+        let o: S::Object = serde_json::from_slice(json).ok()?;
+        let meta = k8s_openapi::Metadata::metadata(&o);
+        let age = crate::table::age_since(meta.creation_timestamp.as_ref().map(|t| t.0));
+        let metadata = serde_json::to_value(meta).ok()?;
+        Some((self.0.cells(&o, &age), metadata))
+    }
 }
 
-/// Paths present in `input` but missing from `kept` (unknown fields).
-/// Null values in the input count as absent, as upstream's decoder treats them.
-fn dropped_fields(input: &Value, kept: &Value, path: &str, out: &mut Vec<String>) {
-    match (input, kept) {
-        (Value::Object(i), Value::Object(k)) => {
-            for (key, v) in i {
-                let p = if path.is_empty() {
-                    key.clone()
-                } else {
-                    format!("{path}.{key}")
-                };
-                match k.get(key) {
-                    Some(kv) => dropped_fields(v, kv, &p, out),
-                    None if v.is_null() => {}
-                    None => out.push(p),
+/// Decode into `T`, noting the JSON paths ("spec.containers[0].x") of the
+/// fields `T` does not know, which upstream's strict decoding reports. A null
+/// value counts as absent, as upstream's decoder treats it.
+fn decode_noting_unknown<T: DeserializeOwned>(obj: &Value) -> Result<(T, Vec<String>), String> {
+    let mut unknown = Vec::new();
+    let typed = serde_ignored::deserialize(obj, |path| {
+        let mut segments = Vec::new();
+        path_segments(&path, &mut segments);
+        let mut at = Some(obj);
+        let mut text = String::new();
+        for seg in &segments {
+            match seg {
+                Segment::Key(k) => {
+                    if !text.is_empty() {
+                        text.push('.');
+                    }
+                    text.push_str(k);
+                    at = at.and_then(|v| v.get(k.as_str()));
+                }
+                Segment::Index(i) => {
+                    text.push_str(&format!("[{i}]"));
+                    at = at.and_then(|v| v.get(*i));
                 }
             }
         }
-        (Value::Array(i), Value::Array(k)) => {
-            for (n, (iv, kv)) in i.iter().zip(k.iter()).enumerate() {
-                dropped_fields(iv, kv, &format!("{path}[{n}]"), out);
-            }
+        if !at.is_some_and(Value::is_null) {
+            unknown.push(text);
         }
-        _ => {}
+    })
+    .map_err(|e| e.to_string())?;
+    Ok((typed, unknown))
+}
+
+enum Segment {
+    Key(String),
+    Index(usize),
+}
+
+fn path_segments(path: &serde_ignored::Path<'_>, out: &mut Vec<Segment>) {
+    use serde_ignored::Path;
+    match path {
+        Path::Root => {}
+        Path::Seq { parent, index } => {
+            path_segments(parent, out);
+            out.push(Segment::Index(*index));
+        }
+        Path::Map { parent, key } => {
+            path_segments(parent, out);
+            out.push(Segment::Key(key.clone()));
+        }
+        Path::Some { parent }
+        | Path::NewtypeStruct { parent }
+        | Path::NewtypeVariant { parent } => path_segments(parent, out),
     }
 }
 
@@ -455,11 +506,20 @@ mod tests {
 
     #[test]
     fn unknown_fields_are_reported_with_paths() {
-        let input = json!({"a": 1, "b": {"c": 2, "zz": 3}, "l": [{"x": 1, "y": 2}], "n": null});
-        let kept = json!({"a": 1, "b": {"c": 2}, "l": [{"x": 1}]});
-        let mut out = Vec::new();
-        dropped_fields(&input, &kept, "", &mut out);
-        assert_eq!(out, vec!["b.zz".to_string(), "l[0].y".to_string()]);
+        use k8s_openapi::api::core::v1::Pod;
+        let input = json!({
+            "apiVersion": "v1", "kind": "Pod",
+            "metadata": {"name": "p", "zz": 3, "nothing": null},
+            "spec": {"containers": [{"name": "c", "image": "i"}, {"name": "d", "imagee": "x"}]},
+            "extra": {"deep": 1},
+        });
+        let (pod, unknown) = decode_noting_unknown::<Pod>(&input).unwrap();
+        assert_eq!(pod.metadata.name.as_deref(), Some("p"));
+        assert_eq!(
+            unknown,
+            vec!["metadata.zz", "spec.containers[1].imagee", "extra"]
+        );
+        assert!(decode_noting_unknown::<Pod>(&json!({"spec": 5})).is_err());
     }
 
     #[test]

@@ -34,20 +34,67 @@ fn meta_api_version(v1beta1: bool) -> &'static str {
 
 /// PartialObjectMetadata of one object.
 pub fn partial_metadata(obj: &Value, v1beta1: bool) -> Value {
+    partial_metadata_of(
+        obj.get("metadata").cloned().unwrap_or_else(|| json!({})),
+        v1beta1,
+    )
+}
+
+fn partial_metadata_of(metadata: Value, v1beta1: bool) -> Value {
     json!({
         "kind": "PartialObjectMetadata",
         "apiVersion": meta_api_version(v1beta1),
-        "metadata": obj.get("metadata").cloned().unwrap_or_else(|| json!({})),
+        "metadata": metadata,
     })
 }
 
+/// An object to show: parsed already, or JSON bytes (a list from the watch
+/// cache), which are decoded one at a time, straight into what is needed.
+pub enum Source<'a> {
+    Tree(Value),
+    Json(&'a [u8]),
+}
+
+impl Source<'_> {
+    fn into_tree(self) -> Value {
+        match self {
+            Source::Tree(v) => v,
+            Source::Json(bytes) => serde_json::from_slice(bytes).unwrap_or(Value::Null),
+        }
+    }
+
+    /// The object's metadata, without building the rest of it.
+    fn metadata(self) -> Value {
+        #[derive(serde::Deserialize)]
+        struct OnlyMetadata {
+            metadata: Option<Value>,
+        }
+        match self {
+            Source::Tree(v) => v.get("metadata").cloned(),
+            Source::Json(bytes) => serde_json::from_slice::<OnlyMetadata>(bytes)
+                .ok()
+                .and_then(|o| o.metadata),
+        }
+        .unwrap_or_else(|| json!({}))
+    }
+}
+
 /// PartialObjectMetadataList of objects.
-pub fn partial_metadata_list(objs: &[&Value], list_meta: Value, v1beta1: bool) -> Value {
+/// Objects come one at a time (a list parses each from the cache's bytes
+/// only while its item is made).
+pub fn partial_metadata_list<'a>(
+    objs: impl IntoIterator<Item = Source<'a>>,
+    list_meta: Value,
+    v1beta1: bool,
+) -> Value {
     json!({
         "kind": "PartialObjectMetadataList",
         "apiVersion": meta_api_version(v1beta1),
         "metadata": list_meta,
-        "items": objs.iter().map(|o| partial_metadata(o, v1beta1)).collect::<Vec<_>>(),
+        "items": objs
+            .into_iter()
+            .map(|o| partial_metadata_of(o.metadata(), v1beta1))
+            .collect::<Vec<_>>(),
     })
 }
 
@@ -60,10 +107,22 @@ pub fn age_text(obj: &Value) -> String {
     }
 }
 
-/// A Table of `objs` with the kind's columns.
-pub fn table(
+/// The same from a typed creationTimestamp.
+pub fn age_since(created: Option<jiff::Timestamp>) -> String {
+    match created {
+        Some(ts) => {
+            let secs = (jiff::Timestamp::now() - ts).get_seconds().max(0);
+            crate::registry::kinds::human_duration(std::time::Duration::from_secs(secs as u64))
+        }
+        None => "<unknown>".to_string(),
+    }
+}
+
+/// A Table of `objs` with the kind's columns. Objects come one at a time, so
+/// that a list of thousands never holds all of them parsed at once.
+pub fn table<'a>(
     info: &ResourceInfo,
-    objs: &[&Value],
+    objs: impl IntoIterator<Item = Source<'a>>,
     list_meta: Value,
     include: IncludeObject,
     v1beta1: bool,
@@ -87,13 +146,34 @@ pub fn table(
         Vec::new()
     };
     let rows: Vec<Value> = objs
-        .iter()
-        .map(|o| {
-            let mut row = json!({ "cells": info.strategy.cells(o, &age_text(o)) });
-            match include {
-                IncludeObject::None => {}
-                IncludeObject::Metadata => row["object"] = partial_metadata(o, v1beta1),
-                IncludeObject::Object => row["object"] = (*o).clone(),
+        .into_iter()
+        .map(|src| {
+            let typed = match (&src, include) {
+                (Source::Json(bytes), IncludeObject::None | IncludeObject::Metadata) => {
+                    info.strategy.cells_and_metadata(bytes)
+                }
+                _ => None,
+            };
+            let (cells, object) = match typed {
+                Some((cells, metadata)) => (
+                    cells,
+                    (include == IncludeObject::Metadata)
+                        .then(|| partial_metadata_of(metadata, v1beta1)),
+                ),
+                None => {
+                    let o = src.into_tree();
+                    let cells = info.strategy.cells(&o, &age_text(&o));
+                    let object = match include {
+                        IncludeObject::None => None,
+                        IncludeObject::Metadata => Some(partial_metadata(&o, v1beta1)),
+                        IncludeObject::Object => Some(o),
+                    };
+                    (cells, object)
+                }
+            };
+            let mut row = json!({ "cells": cells });
+            if let Some(o) = object {
+                row["object"] = o;
             }
             row
         })
@@ -105,4 +185,61 @@ pub fn table(
         "columnDefinitions": columns,
         "rows": rows,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::registry::Registry;
+
+    /// A list from the watch cache decodes each object's bytes straight into
+    /// its type; the rows must be the ones a parsed object gives.
+    #[test]
+    fn rows_from_json_bytes_equal_rows_from_trees() {
+        let reg = Registry::new();
+        let pods = reg.find("", "v1", "pods").unwrap();
+        let pod = json!({
+            "apiVersion": "v1", "kind": "Pod",
+            "metadata": {"name": "web-1", "namespace": "default", "resourceVersion": "7",
+                         "labels": {"app": "web"}, "creationTimestamp": "2026-01-01T00:00:00Z"},
+            "spec": {"nodeName": "n1", "containers": [{"name": "c", "image": "nginx"}]},
+            "status": {"phase": "Running", "podIP": "10.244.0.5",
+                       "containerStatuses": [{"name": "c", "ready": true, "restartCount": 2,
+                           "image": "nginx", "imageID": "", "state": {"running": {}}}]},
+        });
+        let bytes = serde_json::to_vec(&pod).unwrap();
+        for include in [IncludeObject::None, IncludeObject::Metadata] {
+            let from_bytes = table(
+                pods,
+                [Source::Json(&bytes)],
+                json!({}),
+                include,
+                false,
+                true,
+            );
+            let from_tree = table(
+                pods,
+                [Source::Tree(pod.clone())],
+                json!({}),
+                include,
+                false,
+                true,
+            );
+            assert_eq!(from_bytes, from_tree);
+            assert_eq!(from_bytes["rows"][0]["cells"][0], "web-1");
+            assert_eq!(from_bytes["rows"][0]["cells"][1], "1/1");
+        }
+        let meta = partial_metadata_list([Source::Json(&bytes)], json!({}), false);
+        assert_eq!(meta["items"][0]["metadata"], pod["metadata"]);
+        // Bytes that are not a pod still make a row (from the tree path).
+        let t = table(
+            pods,
+            [Source::Json(b"{}")],
+            json!({}),
+            IncludeObject::None,
+            false,
+            true,
+        );
+        assert_eq!(t["rows"].as_array().unwrap().len(), 1);
+    }
 }

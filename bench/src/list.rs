@@ -83,6 +83,14 @@ pub async fn run(client: &kube::Client, pids: Pids, s: &Settings) -> Result<Vec<
             after_fill.per_op_since(&before, fill.ok),
         ),
     ];
+    // The apiserver's memory with these pods stored (the store target), once
+    // the creates have settled and before any LIST allocates big answers.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let stored = pods::count_all(client).await.unwrap_or(0);
+    rows.push(crate::machine::memory_row(
+        &format!("kube-apiserver memory with {stored} pods stored (VmRSS, peak VmHWM)"),
+        Some(pids.apiserver),
+    ));
     for mode in [
         Mode::Consistent,
         Mode::WatchCache,

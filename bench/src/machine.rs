@@ -199,6 +199,19 @@ fn machine_busy_seconds(stat: &str, ticks_per_second: f64) -> Option<f64> {
     Some(busy / ticks_per_second)
 }
 
+/// A report row with a process's resident memory now and at its peak.
+pub fn memory_row(measure: &str, pid: Option<u32>) -> crate::report::Row {
+    let result = match pid.and_then(process_memory) {
+        Some((rss, hwm)) => format!(
+            "{} (peak {})",
+            crate::stats::bytes(rss * 1024),
+            crate::stats::bytes(hwm * 1024)
+        ),
+        None => "unknown (process gone?)".into(),
+    };
+    crate::report::Row::info(measure, result)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -26,7 +26,6 @@ use clap::Parser;
 use crate::cluster::Cluster;
 use crate::machine::{Machine, Pids};
 use crate::report::Row;
-use crate::stats::bytes;
 
 #[derive(Parser, Debug)]
 #[command(
@@ -146,13 +145,23 @@ async fn bench(cluster: &Cluster, plan: &Plan) -> Result<Vec<Row>> {
     );
     let mut rows = Vec::new();
 
+    let lists = list::Settings {
+        count: plan.list_pods,
+        workers: plan.workers,
+    };
+    phase(
+        &mut rows,
+        "1. LIST (its pods are created first)",
+        list::run(&client, pids, &lists),
+    )
+    .await;
     let tput = throughput::Settings {
         count: plan.creates,
         workers: plan.workers,
     };
     phase(
         &mut rows,
-        "1. Throughput",
+        "2. Throughput",
         throughput::run(&client, &etcd, pids, &tput),
     )
     .await;
@@ -160,12 +169,7 @@ async fn bench(cluster: &Cluster, plan: &Plan) -> Result<Vec<Row>> {
         rate: plan.rate,
         duration: plan.latency_duration,
     };
-    phase(&mut rows, "2. Latency", latency::run(&client, pids, &lat)).await;
-    let lists = list::Settings {
-        count: plan.list_pods,
-        workers: plan.workers,
-    };
-    phase(&mut rows, "3. LIST", list::run(&client, pids, &lists)).await;
+    phase(&mut rows, "3. Latency", latency::run(&client, pids, &lat)).await;
     let watches = watch::Settings {
         watchers: plan.watchers,
         rounds: plan.watch_rounds,
@@ -177,11 +181,11 @@ async fn bench(cluster: &Cluster, plan: &Plan) -> Result<Vec<Row>> {
     )
     .await;
 
-    rows.push(memory_row(
+    rows.push(machine::memory_row(
         "5. kube-apiserver memory after the runs (VmRSS, peak VmHWM)",
         Some(pids.apiserver),
     ));
-    rows.push(memory_row(
+    rows.push(machine::memory_row(
         "etcd memory after the runs (VmRSS, peak VmHWM)",
         pids.etcd,
     ));
@@ -197,14 +201,6 @@ async fn phase(rows: &mut Vec<Row>, name: &str, work: impl Future<Output = Resul
             rows.push(Row::failed(name, &e));
         }
     }
-}
-
-fn memory_row(measure: &str, pid: Option<u32>) -> Row {
-    let result = match pid.and_then(machine::process_memory) {
-        Some((rss, hwm)) => format!("{} (peak {})", bytes(rss * 1024), bytes(hwm * 1024)),
-        None => "unknown (process gone?)".into(),
-    };
-    Row::info(measure, result)
 }
 
 /// The server's gitVersion from /version.

@@ -63,6 +63,16 @@ pub async fn create(api: &Api<Pod>, namespace: &str, name: &str) -> Result<()> {
     Ok(())
 }
 
+/// How many pods the cluster stores, in every namespace.
+pub async fn count_all(client: &kube::Client) -> Result<usize> {
+    let all: Api<Pod> = Api::all(client.clone());
+    let page = all
+        .list_metadata(&kube::api::ListParams::default().limit(1))
+        .await?;
+    let rest = page.metadata.remaining_item_count.unwrap_or(0).max(0) as usize;
+    Ok(page.items.len() + rest)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

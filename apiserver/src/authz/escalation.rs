@@ -94,7 +94,7 @@ fn referenced_rules(
     };
     cache
         .get(&key)
-        .and_then(|v| serde_json::from_value(v["rules"].clone()).ok())
+        .and_then(|o| serde_json::from_value(o.value()["rules"].take()).ok())
         .unwrap_or_default()
 }
 

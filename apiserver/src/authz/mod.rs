@@ -70,11 +70,16 @@ pub struct Authorizer {
 }
 
 impl Authorizer {
-    pub fn new(modes: Vec<Mode>, cache: &Arc<WatchCache>, prefix: &str) -> Self {
+    pub fn new(
+        modes: Vec<Mode>,
+        cache: &Arc<WatchCache>,
+        prefix: &str,
+        registry: &'static crate::registry::Registry,
+    ) -> Self {
         Self {
             node: modes
                 .contains(&Mode::Node)
-                .then(|| node::NodeAuthorizer::new(cache.clone(), prefix)),
+                .then(|| node::NodeAuthorizer::new(cache.clone(), prefix, registry)),
             rbac: modes
                 .contains(&Mode::Rbac)
                 .then(|| rbac::Rbac::new(cache.clone(), prefix)),
@@ -241,7 +246,9 @@ mod tests {
             let cache = WatchCache::start(store, "/registry/".into(), 10)
                 .await
                 .unwrap();
-            let authz = Authorizer::new(vec![Mode::Node, Mode::Rbac], &cache, "/registry");
+            let registry = Box::leak(Box::new(crate::registry::Registry::new()));
+            let authz =
+                Authorizer::new(vec![Mode::Node, Mode::Rbac], &cache, "/registry", registry);
             let admin = attrs(
                 "admin",
                 &["system:masters"],

@@ -16,8 +16,8 @@ use super::attributes::{Attributes, ResourceAttributes};
 use super::Decision;
 use crate::authn::UserInfo;
 use crate::error::{ApiError, ApiResult};
-use crate::registry::ResourceInfo;
-use crate::watch_cache::WatchCache;
+use crate::registry::{Registry, ResourceInfo};
+use crate::watch_cache::{CachedObject, WatchCache};
 
 const NODES_GROUP: &str = "system:nodes";
 const NODE_USER_PREFIX: &str = "system:node:";
@@ -32,15 +32,20 @@ pub fn node_of(user: &UserInfo) -> Option<&str> {
 pub struct NodeAuthorizer {
     cache: Arc<WatchCache>,
     prefix: String,
+    /// The pods resource: the cache keeps each pod's spec.nodeName as a field.
+    pods: &'static ResourceInfo,
 }
 
 const READ: [&str; 3] = ["get", "list", "watch"];
 
 impl NodeAuthorizer {
-    pub fn new(cache: Arc<WatchCache>, prefix: &str) -> Self {
+    pub fn new(cache: Arc<WatchCache>, prefix: &str, registry: &'static Registry) -> Self {
         Self {
             cache,
             prefix: prefix.to_string(),
+            pods: registry
+                .find("", "v1", "pods")
+                .expect("pods are registered"),
         }
     }
 
@@ -84,14 +89,15 @@ impl NodeAuthorizer {
                 allow(
                     self.pods_on(node, &r.namespace)
                         .iter()
-                        .any(|p| references_config_map(p, &r.name)),
+                        .any(|p| references_config_map(&p.value(), &r.name)),
                     no_relationship(node),
                 )
             }
             // Tokens for the service accounts its pods run as.
             ("", "serviceaccounts") if verb == "create" && sub == "token" => allow(
                 self.pods_on(node, &r.namespace).iter().any(|p| {
-                    p.pointer("/spec/serviceAccountName")
+                    p.value()
+                        .pointer("/spec/serviceAccountName")
                         .and_then(Value::as_str)
                         == Some(r.name.as_str())
                 }),
@@ -122,7 +128,7 @@ impl NodeAuthorizer {
         let bound = || {
             self.cache
                 .get(&format!("{}/pods/{}/{}", self.prefix, r.namespace, r.name))
-                .is_some_and(|p| pod_node(&p) == Some(node))
+                .is_some_and(|p| self.pod_node(&p) == Some(node))
         };
         let decide = |ok: bool| {
             if ok {
@@ -153,22 +159,23 @@ impl NodeAuthorizer {
     }
 
     /// The pods in `namespace` bound to `node`.
-    fn pods_on(&self, node: &str, namespace: &str) -> Vec<Arc<Value>> {
+    fn pods_on(&self, node: &str, namespace: &str) -> Vec<Arc<CachedObject>> {
         let (pods, _) = self
             .cache
             .list(&format!("{}/pods/{namespace}/", self.prefix));
         pods.into_iter()
-            .filter(|p| pod_node(p) == Some(node))
+            .filter(|p| self.pod_node(p) == Some(node))
             .collect()
+    }
+
+    fn pod_node<'a>(&self, pod: &'a CachedObject) -> Option<&'a str> {
+        pod.field(self.pods, "spec.nodeName")
+            .filter(|n| !n.is_empty())
     }
 }
 
 fn no_relationship(node: &str) -> String {
     format!("no relationship found between node '{node}' and this object")
-}
-
-fn pod_node(pod: &Value) -> Option<&str> {
-    pod.pointer("/spec/nodeName").and_then(Value::as_str)
 }
 
 /// Whether the pod uses the ConfigMap: a volume, a projected source, or an

@@ -119,10 +119,7 @@ impl Rbac {
 
     fn objects<T: DeserializeOwned>(&self, plural: &str) -> Vec<T> {
         let (items, _) = self.cache.list(&format!("{}/{plural}/", self.prefix));
-        items
-            .iter()
-            .filter_map(|v| T::deserialize(&**v).ok())
-            .collect()
+        items.iter().filter_map(|o| o.decode::<T>()).collect()
     }
 
     pub fn authorize(&self, a: &Attributes) -> Decision {

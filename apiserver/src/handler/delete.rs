@@ -16,7 +16,7 @@ use crate::meta;
 use crate::storage::StoreError;
 
 use super::filter::Filter;
-use super::read::{current, decode_kv};
+use super::read::{cached_kv, current};
 use super::write::{guaranteed_update, Part, WriteOptions};
 use super::{object_response, Ctx};
 
@@ -275,10 +275,11 @@ pub(crate) async fn delete_collection(ctx: &Ctx<'_>, body: &Bytes) -> ApiResult<
         .await?;
     let mut deleted = Vec::new();
     for kv in &page.items {
-        let obj = decode_kv(kv)?;
+        let obj = cached_kv(kv)?;
         if !filter.matches(&obj) {
             continue;
         }
+        let obj = obj.value();
         let Some(name) = meta::name(&obj) else {
             continue;
         };

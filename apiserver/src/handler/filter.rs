@@ -1,11 +1,9 @@
 //! Which objects a list or watch returns: label and field selectors.
 
-use serde_json::Value;
-
 use crate::error::{ApiError, ApiResult};
-use crate::meta;
 use crate::registry::ResourceInfo;
 use crate::selectors::{FieldSelector, LabelSelector};
+use crate::watch_cache::CachedObject;
 
 use super::Ctx;
 
@@ -57,23 +55,19 @@ impl Filter {
         self.labels.as_ref().is_none_or(|l| l.is_empty()) && self.fields.is_none()
     }
 
-    pub fn matches(&self, obj: &Value) -> bool {
+    pub fn matches(&self, obj: &CachedObject) -> bool {
         if let Some(l) = &self.labels {
-            if !l.matches(&meta::labels(obj)) {
+            if !l.matches(obj.labels()) {
                 return false;
             }
         }
         if let Some(f) = &self.fields {
-            let attrs = self.info.strategy.field_attrs(obj);
+            let attrs = obj.field_attrs(self.info);
             let get = |field: &str| -> Option<String> {
-                match field {
-                    "metadata.name" => Some(meta::name(obj).unwrap_or("").to_string()),
-                    "metadata.namespace" => Some(meta::namespace(obj).unwrap_or("").to_string()),
-                    other => attrs
-                        .iter()
-                        .find(|(k, _)| *k == other)
-                        .map(|(_, v)| v.clone()),
-                }
+                attrs
+                    .iter()
+                    .find(|(k, _)| *k == field)
+                    .map(|(_, v)| v.clone())
             };
             if !f.matches(get) {
                 return false;

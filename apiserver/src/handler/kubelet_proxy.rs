@@ -225,7 +225,7 @@ async fn kubelet_base_url(ctx: &Ctx<'_>, pod: &Value, pod_name: &str) -> ApiResu
         .expect("nodes are registered");
     let key = meta::key(&ctx.api.prefix, nodes, None, node_name);
     let node: Value = match ctx.api.cache.get(&key) {
-        Some(n) => (*n).clone(),
+        Some(n) => n.value(),
         None => match ctx.api.store.get(&key).await? {
             Some(kv) => serde_json::from_slice(&kv.value).unwrap_or(Value::Null),
             None => return Err(ApiError::not_found(nodes, node_name)),

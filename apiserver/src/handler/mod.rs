@@ -303,7 +303,7 @@ pub(crate) fn object_response(ctx: &Ctx<'_>, code: StatusCode, obj: &Value) -> R
         Output::Table { v1beta1 } => {
             converted = crate::table::table(
                 ctx.info,
-                &[obj],
+                [crate::table::Source::Tree(obj.clone())],
                 serde_json::json!({"resourceVersion": crate::meta::resource_version(obj).unwrap_or("")}),
                 crate::table::IncludeObject::parse(ctx.query.get("includeObject")),
                 v1beta1,

@@ -18,6 +18,7 @@ use crate::error::{ApiError, ApiResult};
 use crate::meta;
 use crate::storage::{KeyValue, StoreError};
 use crate::table;
+use crate::watch_cache::CachedObject;
 
 use super::filter::Filter;
 use super::{object_response, Ctx};
@@ -28,6 +29,12 @@ pub(crate) fn decode_kv(kv: &KeyValue) -> ApiResult<Value> {
         .map_err(|e| ApiError::internal(format!("undecodable object at {}: {e}", kv.key)))?;
     meta::set_resource_version(&mut v, kv.mod_revision);
     Ok(v)
+}
+
+/// A stored object in the watch cache's form (for filters and raw lists).
+pub(crate) fn cached_kv(kv: &KeyValue) -> ApiResult<CachedObject> {
+    CachedObject::from_stored(&kv.value, kv.mod_revision)
+        .map_err(|e| ApiError::internal(format!("undecodable object at {}: {e}", kv.key)))
 }
 
 /// The current object from the store, or 404.
@@ -46,7 +53,7 @@ pub(crate) async fn get(ctx: &Ctx<'_>, name: &str) -> ApiResult<Response> {
             ctx.api
                 .cache
                 .get(&ctx.key(name))
-                .map(|o| (*o).clone())
+                .map(|o| o.value())
                 .ok_or_else(|| ApiError::not_found(ctx.info, name))?
         }
     };
@@ -115,56 +122,69 @@ pub(crate) async fn list(ctx: &Ctx<'_>) -> ApiResult<Response> {
     if let Some(r) = remaining {
         list_meta["remainingItemCount"] = json!(r);
     }
-    let refs: Vec<&Value> = items.iter().map(|v| v.as_ref()).collect();
     if ctx.output == Output::Json {
-        // Serialise the borrowed objects directly: no deep copy of the list.
-        let body = ListBody {
-            kind: format!("{}List", ctx.info.kind),
-            api_version: ctx.info.api_version(),
-            metadata: &list_meta,
-            items: &refs,
-        };
-        let bytes = serde_json::to_vec(&body).map_err(|e| ApiError::internal(e.to_string()))?;
+        let bytes = list_json(ctx, &list_meta, &items)?;
         return Ok(([(http::header::CONTENT_TYPE, codec::JSON)], bytes).into_response());
     }
+    let sources = items.iter().map(|o| table::Source::Json(o.json()));
     let body = match ctx.output {
         Output::Table { v1beta1 } => table::table(
             ctx.info,
-            &refs,
+            sources,
             list_meta,
             table::IncludeObject::parse(ctx.query.get("includeObject")),
             v1beta1,
             true,
         ),
-        Output::Metadata { v1beta1 } => table::partial_metadata_list(&refs, list_meta, v1beta1),
+        Output::Metadata { v1beta1 } => table::partial_metadata_list(sources, list_meta, v1beta1),
         _ => json!({
             "kind": format!("{}List", ctx.info.kind),
             "apiVersion": ctx.info.api_version(),
             "metadata": list_meta,
-            "items": refs,
+            "items": items.iter().map(|o| o.value()).collect::<Vec<_>>(),
         }),
     };
     Ok(codec::respond(StatusCode::OK, ctx.output, &body))
 }
 
-/// A list response over borrowed objects.
-#[derive(serde::Serialize)]
-struct ListBody<'a> {
-    kind: String,
-    #[serde(rename = "apiVersion")]
-    api_version: String,
-    metadata: &'a Value,
-    items: &'a [&'a Value],
+/// A JSON list: the objects' own bytes between a serialised head and tail,
+/// with no tree built.
+fn list_json(ctx: &Ctx<'_>, list_meta: &Value, items: &[Arc<CachedObject>]) -> ApiResult<Vec<u8>> {
+    #[derive(serde::Serialize)]
+    struct Head<'a> {
+        kind: String,
+        #[serde(rename = "apiVersion")]
+        api_version: String,
+        metadata: &'a Value,
+    }
+    let head = Head {
+        kind: format!("{}List", ctx.info.kind),
+        api_version: ctx.info.api_version(),
+        metadata: list_meta,
+    };
+    let size: usize = items.iter().map(|o| o.json().len() + 1).sum();
+    let mut out = Vec::with_capacity(size + 256);
+    serde_json::to_writer(&mut out, &head).map_err(|e| ApiError::internal(e.to_string()))?;
+    out.pop(); // the head's closing brace
+    out.extend_from_slice(b",\"items\":[");
+    for (i, o) in items.iter().enumerate() {
+        if i > 0 {
+            out.push(b',');
+        }
+        out.extend_from_slice(o.json());
+    }
+    out.extend_from_slice(b"]}");
+    Ok(out)
 }
 
-type Page = (Vec<Arc<Value>>, i64, Option<String>, Option<i64>);
+type Page = (Vec<Arc<CachedObject>>, i64, Option<String>, Option<i64>);
 
 async fn cache_list(
     ctx: &Ctx<'_>,
     filter: &Filter,
     prefix: &str,
     rv: Option<i64>,
-) -> ApiResult<(Vec<Arc<Value>>, i64)> {
+) -> ApiResult<(Vec<Arc<CachedObject>>, i64)> {
     let wait_rv = match rv {
         Some(r) => r,
         None => ctx.api.store.current_revision().await?,
@@ -200,7 +220,7 @@ async fn store_page(
         rv = Some(page.revision);
         let n = page.items.len();
         for (i, kv) in page.items.iter().enumerate() {
-            let obj = decode_kv(kv)?;
+            let obj = cached_kv(kv)?;
             if filter.matches(&obj) {
                 out.push(Arc::new(obj));
             }

@@ -38,13 +38,18 @@ struct Render {
 }
 
 impl Render {
-    fn object(&self, info: &ResourceInfo, obj: &Value, first: bool) -> Value {
+    fn object(&self, info: &ResourceInfo, obj: Value, first: bool) -> Value {
         match self.output {
-            Output::Table { v1beta1 } => {
-                table::table(info, &[obj], json!({}), self.include, v1beta1, first)
-            }
-            Output::Metadata { v1beta1 } => table::partial_metadata(obj, v1beta1),
-            _ => obj.clone(),
+            Output::Table { v1beta1 } => table::table(
+                info,
+                [table::Source::Tree(obj)],
+                json!({}),
+                self.include,
+                v1beta1,
+                first,
+            ),
+            Output::Metadata { v1beta1 } => table::partial_metadata(&obj, v1beta1),
+            _ => obj,
         }
     }
 }
@@ -240,15 +245,15 @@ impl Watcher {
             Output::Json | Output::Yaml | Output::Protobuf
         ) {
             // The object as it is: one serialisation shared by every watcher.
-            let mut line = Vec::with_capacity(ev.object_json().len() + 32);
+            let mut line = Vec::with_capacity(ev.object.json().len() + 32);
             line.extend_from_slice(b"{\"type\":\"");
             line.extend_from_slice(kind.as_bytes());
             line.extend_from_slice(b"\",\"object\":");
-            line.extend_from_slice(ev.object_json());
+            line.extend_from_slice(ev.object.json());
             line.extend_from_slice(b"}\n");
             return self.tx.send(Ok(line)).await.is_ok();
         }
-        let object = self.render.object(self.info, &ev.object, self.first);
+        let object = self.render.object(self.info, ev.object.value(), self.first);
         self.first = false;
         self.send(kind, object).await
     }

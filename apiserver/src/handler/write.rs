@@ -6,6 +6,7 @@
 use axum::body::Bytes;
 use axum::response::Response;
 use http::{header, StatusCode};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, Time};
 use serde_json::{json, Value};
 
 use crate::admission;
@@ -90,14 +91,22 @@ fn normalize(
     fv: FieldValidation,
 ) -> ApiResult<(Value, Vec<String>)> {
     check_type(info, obj)?;
-    let (mut out, unknown) = info.strategy.normalize(obj).map_err(|e| {
-        ApiError::bad_request(format!(
-            "{} in version \"{}\" cannot be handled as a {}: {e}",
-            info.kind, info.version, info.kind
-        ))
-    })?;
-    out["apiVersion"] = json!(info.api_version());
-    out["kind"] = json!(info.kind);
+    let (out, unknown) = info
+        .strategy
+        .normalize(obj)
+        .map_err(|e| cannot_handle(info, e))?;
+    Ok((out, unknown_fields(unknown, fv)?))
+}
+
+fn cannot_handle(info: &ResourceInfo, e: String) -> ApiError {
+    ApiError::bad_request(format!(
+        "{} in version \"{}\" cannot be handled as a {}: {e}",
+        info.kind, info.version, info.kind
+    ))
+}
+
+/// Unknown fields per fieldValidation: an error (Strict), warnings (Warn) or nothing.
+fn unknown_fields(unknown: Vec<String>, fv: FieldValidation) -> ApiResult<Vec<String>> {
     let texts: Vec<String> = unknown
         .iter()
         .map(|f| format!("unknown field \"{f}\""))
@@ -107,8 +116,8 @@ fn normalize(
             "strict decoding error: {}",
             texts.join(", ")
         ))),
-        FieldValidation::Ignore => Ok((out, Vec::new())),
-        _ => Ok((out, texts)),
+        FieldValidation::Ignore => Ok(Vec::new()),
+        _ => Ok(texts),
     }
 }
 
@@ -159,11 +168,21 @@ pub(crate) async fn create(ctx: &Ctx<'_>, body: &Bytes) -> ApiResult<Response> {
     }
     escalation_check(ctx, &obj)?;
     let opts = WriteOptions::from_query(&ctx.query)?;
-    let (created, warnings) = create_object(ctx.api, ctx.info, ctx.ns(), obj, opts).await?;
-    Ok(with_warnings(
-        object_response(ctx, StatusCode::CREATED, &created),
-        &warnings,
-    ))
+    let created = create_object(ctx.api, ctx.info, ctx.ns(), obj, opts).await?;
+    let resp = if ctx.output == codec::Output::Json {
+        // The stored bytes with the resourceVersion: no second serialisation.
+        codec::json_bytes(StatusCode::CREATED, created.json)
+    } else {
+        object_response(ctx, StatusCode::CREATED, &created.object)
+    };
+    Ok(with_warnings(resp, &created.warnings))
+}
+
+/// A created object, as a tree and as the JSON the client gets.
+pub struct Created {
+    pub object: Value,
+    pub json: Vec<u8>,
+    pub warnings: Vec<String>,
 }
 
 /// Create one object: decode, default, validate, admit, store. Used by the
@@ -174,93 +193,60 @@ pub async fn create_object(
     namespace: Option<&str>,
     obj: Value,
     opts: WriteOptions,
-) -> ApiResult<(Value, Vec<String>)> {
-    let (mut obj, warnings) = normalize(info, &obj, opts.field_validation)?;
-    {
-        let m = meta::meta_mut(&mut obj);
-        if info.namespaced {
-            let ns = namespace.ok_or_else(ApiError::method_not_allowed)?;
-            match m.get("namespace").and_then(Value::as_str) {
-                Some(o) if !o.is_empty() && o != ns => {
-                    return Err(ApiError::bad_request(
-                        "the namespace of the provided object does not match the namespace sent on the request",
-                    ))
-                }
-                _ => {
-                    m.insert("namespace".into(), json!(ns));
-                }
-            }
-        } else {
-            m.remove("namespace");
-        }
-        for f in [
-            "resourceVersion",
-            "deletionTimestamp",
-            "deletionGracePeriodSeconds",
-            "selfLink",
-            "managedFields",
-            "generation",
-        ] {
-            m.remove(f);
-        }
-        m.insert("uid".into(), json!(uuid::Uuid::new_v4().to_string()));
-        m.insert("creationTimestamp".into(), json!(meta::now()));
-        if info.tracks_generation() {
-            m.insert("generation".into(), json!(1));
-        }
-    }
-    let generate = meta::name(&obj).is_none();
-    let generate_name = meta::str_field(&obj, "generateName").map(String::from);
-    if generate {
-        match &generate_name {
-            Some(g) => {
-                meta::meta_mut(&mut obj).insert(
-                    "name".into(),
-                    json!(format!("{g}{}", meta::random_suffix())),
-                );
-            }
-            None => {
-                return Err(ApiError::invalid(
-                    info,
-                    "",
-                    &[crate::strategy::FieldError::required(
-                        "metadata.name",
-                        "name or generateName is required",
-                    )],
-                ))
-            }
-        }
-    }
-    if info.status_reset_on_create() {
-        if let Some(o) = obj.as_object_mut() {
-            o.remove("status");
-        }
-    }
-    let errors = info
+) -> ApiResult<Created> {
+    check_type(info, &obj)?;
+    let mut refused = None;
+    let mut generated = false;
+    let decoded = info
         .strategy
-        .prepare_create(&mut obj)
-        .map_err(ApiError::internal)?;
+        .decode_for_create(&obj, &mut |m| match server_metadata(info, namespace, m) {
+            Ok(g) => generated = g,
+            Err(e) => refused = Some(e),
+        })
+        .map_err(|e| cannot_handle(info, e))?;
+    drop(obj);
+    let warnings = unknown_fields(decoded.unknown, opts.field_validation)?;
+    if let Some(e) = refused {
+        return Err(e);
+    }
+    let mut obj = decoded.object;
     let name = meta::name(&obj).unwrap_or_default().to_string();
-    validate_or_invalid(info, &name, errors)?;
+    validate_or_invalid(info, &name, decoded.errors)?;
     admission::before_create(api, info, &mut obj, opts.dry_run).await?;
     if opts.dry_run {
         admission::undo_create(api, info, &obj);
-        return Ok((obj, warnings));
+        let json = serde_json::to_vec(&obj).map_err(|e| ApiError::internal(e.to_string()))?;
+        return Ok(Created {
+            object: obj,
+            json,
+            warnings,
+        });
     }
     // A generated name may collide: retry with new suffixes, as upstream.
     let mut attempts = 0;
     loop {
         let name = meta::name(&obj).unwrap_or_default().to_string();
         let key = meta::key(&api.prefix, info, namespace, &name);
-        match api.store.create(&key, stored_bytes(&obj)?).await {
+        let stored = stored_bytes(&obj)?;
+        match api.store.create(&key, stored.clone()).await {
             Ok(rev) => {
                 meta::set_resource_version(&mut obj, rev);
                 admission::after_create(api, info, &obj).await;
-                return Ok((obj, warnings));
+                let json = match crate::watch_cache::stamp_resource_version(&stored, rev) {
+                    Some(j) => j,
+                    None => serde_json::to_vec(&obj).unwrap_or_default(),
+                };
+                return Ok(Created {
+                    object: obj,
+                    json,
+                    warnings,
+                });
             }
-            Err(StoreError::AlreadyExists(_)) if generate && attempts < 7 => {
+            Err(StoreError::AlreadyExists(_)) if generated && attempts < 7 => {
                 attempts += 1;
-                let g = generate_name.clone().unwrap_or_default();
+                let g = meta::str_field(&obj, "generateName")
+                    .unwrap_or_default()
+                    .to_string();
                 meta::meta_mut(&mut obj).insert(
                     "name".into(),
                     json!(format!("{g}{}", meta::random_suffix())),
@@ -271,6 +257,54 @@ pub async fn create_object(
                 return Err(ApiError::from_store(e, info, &name));
             }
         }
+    }
+}
+
+/// The metadata a create gets from the server: the request's namespace, a
+/// new uid and creation time, generation 1, a generated name; fields only
+/// the server sets are cleared. True when the name was generated.
+fn server_metadata(
+    info: &ResourceInfo,
+    namespace: Option<&str>,
+    m: &mut ObjectMeta,
+) -> ApiResult<bool> {
+    if info.namespaced {
+        let ns = namespace.ok_or_else(ApiError::method_not_allowed)?;
+        match m.namespace.as_deref() {
+            Some(o) if !o.is_empty() && o != ns => {
+                return Err(ApiError::bad_request(
+                    "the namespace of the provided object does not match the namespace sent on the request",
+                ))
+            }
+            _ => m.namespace = Some(ns.to_string()),
+        }
+    } else {
+        m.namespace = None;
+    }
+    m.resource_version = None;
+    m.deletion_timestamp = None;
+    m.deletion_grace_period_seconds = None;
+    m.self_link = None;
+    m.managed_fields = None;
+    m.generation = info.tracks_generation().then_some(1);
+    m.uid = Some(uuid::Uuid::new_v4().to_string());
+    m.creation_timestamp = Some(Time(jiff::Timestamp::now()));
+    if m.name.as_deref().is_some_and(|n| !n.is_empty()) {
+        return Ok(false);
+    }
+    match m.generate_name.as_deref().filter(|g| !g.is_empty()) {
+        Some(g) => {
+            m.name = Some(format!("{g}{}", meta::random_suffix()));
+            Ok(true)
+        }
+        None => Err(ApiError::invalid(
+            info,
+            "",
+            &[crate::strategy::FieldError::required(
+                "metadata.name",
+                "name or generateName is required",
+            )],
+        )),
     }
 }
 

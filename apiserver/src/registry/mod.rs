@@ -65,11 +65,6 @@ impl ResourceInfo {
         self.strategy.tracks_generation()
     }
 
-    /// Whether a create starts from an empty status.
-    pub fn status_reset_on_create(&self) -> bool {
-        self.has_status && self.strategy.reset_status_on_create()
-    }
-
     /// Verbs for discovery.
     pub fn verbs(&self) -> &'static [&'static str] {
         &VERBS

@@ -42,7 +42,8 @@ impl TokenAuthenticator {
     fn uid_of(&self, plural: &str, namespace: &str, name: &str) -> Option<String> {
         let obj = self
             .cache
-            .get(&format!("{}/{plural}/{namespace}/{name}", self.prefix))?;
+            .get(&format!("{}/{plural}/{namespace}/{name}", self.prefix))?
+            .value();
         obj.pointer("/metadata/uid")
             .and_then(Value::as_str)
             .map(String::from)

@@ -60,7 +60,8 @@ fn bound_object(
         .api
         .cache
         .get(&key)
-        .ok_or_else(|| ApiError::with_code(404, format!("{plural} \"{name}\" not found")))?;
+        .ok_or_else(|| ApiError::with_code(404, format!("{plural} \"{name}\" not found")))?
+        .value();
     let have = obj
         .pointer("/metadata/uid")
         .and_then(Value::as_str)
@@ -98,7 +99,8 @@ fn bound_object(
                 .cache
                 .get(&format!("{}/nodes/{n}", ctx.api.prefix))
                 .and_then(|o| {
-                    o.pointer("/metadata/uid")
+                    o.value()
+                        .pointer("/metadata/uid")
                         .and_then(Value::as_str)
                         .map(String::from)
                 })

@@ -77,6 +77,7 @@ pub async fn publish(api: &Api, namespace: &str) -> ApiResult<()> {
 pub async fn publish_all(api: &Api) -> ApiResult<()> {
     let (namespaces, _) = api.cache.list(&format!("{}/namespaces/", api.prefix));
     for ns in namespaces {
+        let ns = ns.value();
         if crate::meta::deletion_timestamp(&ns).is_some() {
             continue;
         }

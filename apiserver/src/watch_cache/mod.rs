@@ -12,12 +12,13 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use futures::StreamExt;
-use serde_json::Value;
 use tokio::sync::{broadcast, watch};
 
 use crate::error::{ApiError, ApiResult};
-use crate::meta;
 use crate::storage::{EventKind, Store, StoreError};
+
+mod object;
+pub use object::{stamp_resource_version, CachedObject};
 
 /// One change, with the object after it (for deletes: the last state, with
 /// the delete's revision) and before it.
@@ -25,19 +26,17 @@ use crate::storage::{EventKind, Store, StoreError};
 pub struct CacheEvent {
     pub kind: EventKind,
     pub key: String,
-    pub object: Arc<Value>,
-    pub prev: Option<Arc<Value>>,
+    pub object: Arc<CachedObject>,
+    pub prev: Option<Arc<CachedObject>>,
     pub revision: i64,
-    /// `object` as JSON, serialised once for every watcher that sends it as is.
-    json: std::sync::OnceLock<Vec<u8>>,
 }
 
 impl CacheEvent {
     pub fn new(
         kind: EventKind,
         key: String,
-        object: Arc<Value>,
-        prev: Option<Arc<Value>>,
+        object: Arc<CachedObject>,
+        prev: Option<Arc<CachedObject>>,
         revision: i64,
     ) -> Self {
         Self {
@@ -46,19 +45,12 @@ impl CacheEvent {
             object,
             prev,
             revision,
-            json: std::sync::OnceLock::new(),
         }
-    }
-
-    /// The object serialised as JSON (computed on first use, then shared).
-    pub fn object_json(&self) -> &[u8] {
-        self.json
-            .get_or_init(|| serde_json::to_vec(&*self.object).unwrap_or_default())
     }
 }
 
 struct State {
-    objects: BTreeMap<String, Arc<Value>>,
+    objects: BTreeMap<String, Arc<CachedObject>>,
     history: VecDeque<Arc<CacheEvent>>,
     /// Every event with a revision above this one is in `history`.
     oldest: i64,
@@ -83,12 +75,9 @@ pub struct Subscription {
 /// How long a read waits for the cache to reach a requested revision.
 const WAIT_FOR_REVISION: Duration = Duration::from_secs(3);
 
-fn decode(key: &str, bytes: &[u8], rv: i64) -> Option<Value> {
-    match serde_json::from_slice::<Value>(bytes) {
-        Ok(mut v) => {
-            meta::set_resource_version(&mut v, rv);
-            Some(v)
-        }
+fn decode(key: &str, bytes: &[u8], rv: i64) -> Option<CachedObject> {
+    match CachedObject::from_stored(bytes, rv) {
+        Ok(o) => Some(o),
         Err(e) => {
             tracing::error!(key, error = %e, "undecodable object in storage; skipped");
             None
@@ -106,11 +95,7 @@ pub fn from_store_event(ev: &crate::storage::WatchEvent) -> Option<CacheEvent> {
         .and_then(|p| decode(&ev.key, p, ev.revision))
         .map(Arc::new);
     let object = match ev.kind {
-        EventKind::Deleted => {
-            let mut last = (**prev.as_ref()?).clone();
-            meta::set_resource_version(&mut last, ev.revision);
-            Arc::new(last)
-        }
+        EventKind::Deleted => Arc::new(prev.as_ref()?.with_revision(ev.revision)),
         _ => Arc::new(decode(&ev.key, &ev.value, ev.revision)?),
     };
     Some(CacheEvent::new(
@@ -205,9 +190,8 @@ impl WatchCache {
         let prev = st.objects.get(&ev.key).cloned();
         let object = match ev.kind {
             EventKind::Deleted => {
-                let Some(p) = prev.clone() else { return };
-                let mut last = (*p).clone();
-                meta::set_resource_version(&mut last, ev.revision);
+                let Some(p) = prev.as_ref() else { return };
+                let last = p.with_revision(ev.revision);
                 st.objects.remove(&ev.key);
                 Arc::new(last)
             }
@@ -259,7 +243,7 @@ impl WatchCache {
     }
 
     /// Every object under `prefix`, at the cache's current revision.
-    pub fn list(&self, prefix: &str) -> (Vec<Arc<Value>>, i64) {
+    pub fn list(&self, prefix: &str) -> (Vec<Arc<CachedObject>>, i64) {
         let st = self.state.lock().expect("watch cache lock");
         let items = st
             .objects
@@ -271,7 +255,7 @@ impl WatchCache {
     }
 
     /// One object by key, from the cache.
-    pub fn get(&self, key: &str) -> Option<Arc<Value>> {
+    pub fn get(&self, key: &str) -> Option<Arc<CachedObject>> {
         self.state
             .lock()
             .expect("watch cache lock")
@@ -292,15 +276,12 @@ impl WatchCache {
                     .range(prefix.to_string()..)
                     .take_while(|(k, _)| k.starts_with(prefix))
                     .map(|(k, v)| {
-                        let revision = meta::resource_version(v)
-                            .and_then(|r| r.parse().ok())
-                            .unwrap_or(0);
                         Arc::new(CacheEvent::new(
                             EventKind::Created,
                             k.clone(),
                             v.clone(),
                             None,
-                            revision,
+                            v.revision(),
                         ))
                     })
                     .collect();

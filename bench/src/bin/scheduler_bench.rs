@@ -426,7 +426,12 @@ async fn rc_run(args: &Args) -> Result<String> {
     if !bin_dir().join("kube-controller-manager").is_file() {
         bail!("kube-controller-manager is not built");
     }
-    let mut cm = cluster.component("kube-controller-manager", &[])?;
+    // The benchmark's nodes have no kubelets and never renew a Lease: keep
+    // the node lifecycle controller from tainting them during the run.
+    let mut cm = cluster.component(
+        "kube-controller-manager",
+        &["--node-monitor-grace-period=1h"],
+    )?;
     tokio::time::sleep(Duration::from_secs(1)).await;
     if !cm.alive() {
         bail!(

@@ -29,12 +29,6 @@ impl KindStrategy for NamespaceStrategy {
         }
     }
 
-    /// A new namespace is Active and carries the "kubernetes" finalizer.
-    /// prepare_for_create sets the phase itself.
-    fn reset_status_on_create(&self) -> bool {
-        false
-    }
-
     /// Only namespaces/NAME/finalize changes spec.finalizers.
     fn prepare_for_update(&self, new: &mut Namespace, old: &Namespace) {
         let kept = old.spec.as_ref().and_then(|s| s.finalizers.clone());

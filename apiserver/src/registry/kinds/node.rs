@@ -22,11 +22,6 @@ const TAINT_EFFECTS: [&str; 3] = ["NoSchedule", "PreferNoSchedule", "NoExecute"]
 pub struct NodeStrategy;
 
 impl KindStrategy for NodeStrategy {
-    /// The kubelet registers its Node with the status it observed.
-    fn reset_status_on_create(&self) -> bool {
-        false
-    }
-
     type Object = Node;
 
     fn default(&self, node: &mut Node) {

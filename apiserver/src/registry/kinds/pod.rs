@@ -53,10 +53,11 @@ impl KindStrategy for PodStrategy {
     }
 
     fn prepare_for_create(&self, pod: &mut Pod) {
-        let spec = pod.spec.clone().unwrap_or_default();
+        let empty = PodSpec::default();
+        let spec = pod.spec.as_ref().unwrap_or(&empty);
         let mut status = PodStatus {
             phase: Some("Pending".to_string()),
-            qos_class: Some(qos_class(&spec).to_string()),
+            qos_class: Some(qos_class(spec).to_string()),
             ..Default::default()
         };
         if spec
