@@ -332,3 +332,48 @@ fn nginx_pods(lab: &LabCluster, jsonpath: &str) -> String {
         &format!("jsonpath={jsonpath}"),
     ]))
 }
+
+/// `cluster up` where a port it needs is taken: it says which and what to
+/// do, exits non-zero, and starts nothing (no half cluster).
+#[test]
+fn cluster_up_refuses_a_taken_port_and_starts_nothing() {
+    let mut lab = LabCluster::new(1);
+    let _holder = listen_in_netns(&lab.netns, 6443);
+    let up = lab.up(&[]);
+    let out = text(&up);
+    assert!(!up.status.success(), "{out}");
+    assert!(
+        out.contains("port 6443 (for kube-apiserver) is taken"),
+        "{out}"
+    );
+    assert!(out.contains("ss -ltnp"), "{out}");
+    // No process of ours runs with the lab's data directory.
+    let data = lab.data.to_string_lossy().to_string();
+    let ours: Vec<String> = std::fs::read_dir("/proc")
+        .unwrap()
+        .flatten()
+        .filter_map(|e| std::fs::read(e.path().join("cmdline")).ok())
+        .map(|c| String::from_utf8_lossy(&c).replace('\0', " "))
+        .filter(|c| c.contains(&data))
+        .collect();
+    assert!(ours.is_empty(), "started despite the refusal: {ours:?}");
+    let status = text(&lab.cluster(&["status"]));
+    assert!(status.contains("No cluster runs from"), "{status}");
+}
+
+/// A listener on `port` inside the network namespace `netns` (made on a
+/// thread that joins the namespace; the socket stays in it).
+fn listen_in_netns(netns: &str, port: u16) -> std::net::TcpListener {
+    use std::os::fd::AsRawFd;
+    let path = format!("/run/netns/{netns}");
+    std::thread::spawn(move || {
+        let ns = std::fs::File::open(&path).expect("the lab's namespace");
+        // SAFETY: setns moves only this short-lived thread into a namespace
+        // whose file descriptor is open for the call.
+        let rc = unsafe { libc::setns(ns.as_raw_fd(), libc::CLONE_NEWNET) };
+        assert_eq!(rc, 0, "setns: {}", std::io::Error::last_os_error());
+        std::net::TcpListener::bind(("0.0.0.0", port)).expect("bind in the lab's namespace")
+    })
+    .join()
+    .expect("listener thread")
+}

@@ -172,18 +172,29 @@ fn hits(lab: &LabCluster, reps: &[Replica], tag: &str) -> BTreeMap<String, usize
 }
 
 fn assert_spread(lab: &LabCluster, reps: &[Replica], tag: &str, total: usize) {
-    // Access log lines are written as requests finish; allow a moment.
+    wait_for_hits(lab, reps, tag, "each should get at least 20%", |h| {
+        h.values().sum::<usize>() >= total && h.values().all(|c| *c * 5 >= total)
+    });
+}
+
+/// Until the replicas' access logs satisfy `ok` (log lines are written as
+/// requests finish: allow a moment).
+fn wait_for_hits(
+    lab: &LabCluster,
+    reps: &[Replica],
+    tag: &str,
+    expect: &str,
+    ok: impl Fn(&BTreeMap<String, usize>) -> bool,
+) {
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {
         let h = hits(lab, reps, tag);
-        let sum: usize = h.values().sum();
-        let fair = h.values().all(|c| *c * 5 >= total);
-        if sum >= total && fair {
+        if ok(&h) {
             return;
         }
         assert!(
             Instant::now() < deadline,
-            "{tag}: requests per replica {h:?} (of {total}): each should get at least 20%"
+            "{tag}: requests per replica {h:?}: {expect}"
         );
         std::thread::sleep(Duration::from_millis(300));
     }
@@ -339,6 +350,15 @@ fn three_nodes_serve_a_service_from_everywhere() {
         "requests after the pod left"
     );
     let reps = wait_replicas(&lab, 3);
+    // The pods other than the deleted one logged all 100: none reached it
+    // once 2 s had passed after its endpoints changed.
+    wait_for_hits(
+        &lab,
+        &reps,
+        "after-delete",
+        "all 100 served by the others",
+        |h| h.values().sum::<usize>() == 100,
+    );
     wait_endpoints(&lab, 3);
     assert_spread(
         &lab,
