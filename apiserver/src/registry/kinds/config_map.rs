@@ -22,7 +22,8 @@ impl KindStrategy for ConfigMapStrategy {
         let mut errs = validate_object_meta(&cm.metadata, true, NameRule::Dns1123Subdomain);
         let mut total = 0usize;
         for (key, value) in cm.data.iter().flatten() {
-            let p = Path::new("data").key(key);
+            let data_path = Path::new("data");
+            let p = data_path.key(key);
             errs.extend(invalid_each(&p, key, is_config_map_key(key)));
             if cm.binary_data.as_ref().is_some_and(|b| b.contains_key(key)) {
                 errs.push(FieldError::invalid(

@@ -24,7 +24,8 @@ impl KindStrategy for EventStrategy {
     fn validate(&self, event: &Event) -> Vec<FieldError> {
         let namespace = event.metadata.namespace.as_deref().unwrap_or("");
         let involved_ns = event.involved_object.namespace.as_deref().unwrap_or("");
-        let ns_path = Path::new("involvedObject").child("namespace");
+        let involved_object_path = Path::new("involvedObject");
+        let ns_path = involved_object_path.child("namespace");
         let mismatch =
             || FieldError::invalid(&ns_path, involved_ns, "does not match event.namespace");
         let mut errs = Vec::new();

@@ -41,7 +41,8 @@ impl KindStrategy for LeaseStrategy {
         let strategy = spec.strategy.as_deref().unwrap_or("");
         if spec.strategy.is_some() {
             // Upstream nests the field name twice here.
-            let p = path.child("strategy").child("strategy");
+            let strategy_path = path.child("strategy");
+            let p = strategy_path.child("strategy");
             if strategy.contains('/') {
                 errs.extend(invalid_each(&p, strategy, is_qualified_name(strategy)));
             } else if !LEASE_STRATEGIES.contains(&strategy) {

@@ -66,7 +66,8 @@ impl KindStrategy for NamespaceStrategy {
 
     fn validate(&self, ns: &Namespace) -> Vec<FieldError> {
         let mut errs = validate_object_meta(&ns.metadata, false, NameRule::Dns1123Label);
-        let path = Path::new("spec").child("finalizers");
+        let spec_path = Path::new("spec");
+        let path = spec_path.child("finalizers");
         for finalizer in ns.spec.iter().flat_map(|s| s.finalizers.iter().flatten()) {
             errs.extend(invalid_each(&path, finalizer, is_qualified_name(finalizer)));
             errs.extend(validate_kube_finalizer_name(&path, finalizer));

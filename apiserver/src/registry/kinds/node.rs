@@ -189,7 +189,9 @@ fn validate_resources(status: Option<&NodeStatus>) -> Vec<FieldError> {
         ("allocatable", &status.allocatable),
     ] {
         for (name, quantity) in list.iter().flatten() {
-            let p = Path::new("status").child(field).child(name);
+            let status_path = Path::new("status");
+            let field_path = status_path.child(field);
+            let p = field_path.child(name);
             match parse_quantity(&quantity.0) {
                 None => errs.push(FieldError::invalid(&p, &quantity.0, QUANTITY_FORMAT_ERROR)),
                 Some(v) if v < 0 => errs.push(FieldError::invalid(&p, &quantity.0, IS_NEGATIVE)),
@@ -201,7 +203,8 @@ fn validate_resources(status: Option<&NodeStatus>) -> Vec<FieldError> {
 }
 
 fn validate_pod_cidrs(cidrs: &[String]) -> Vec<FieldError> {
-    let path = Path::new("spec").child("podCIDRs");
+    let spec_path = Path::new("spec");
+    let path = spec_path.child("podCIDRs");
     let mut errs: Vec<FieldError> = cidrs
         .iter()
         .enumerate()

@@ -31,7 +31,8 @@ fn default_subjects(subjects: &mut Option<Vec<Subject>>) {
 fn validate_rules(rules: &[PolicyRule], namespaced: bool) -> Vec<FieldError> {
     let mut errs = Vec::new();
     for (i, rule) in rules.iter().enumerate() {
-        let path = Path::new("rules").index(i);
+        let rules_path = Path::new("rules");
+        let path = rules_path.index(i);
         if rule.verbs.is_empty() {
             errs.push(FieldError::required(
                 &path.child("verbs"),
@@ -113,7 +114,8 @@ fn validate_role_ref(role_ref: &RoleRef, cluster_only: bool) -> Vec<FieldError> 
 fn validate_subjects(subjects: &[Subject], namespace_required: bool) -> Vec<FieldError> {
     let mut errs = Vec::new();
     for (i, s) in subjects.iter().enumerate() {
-        let path = Path::new("subjects").index(i);
+        let subjects_path = Path::new("subjects");
+        let path = subjects_path.index(i);
         if s.name.is_empty() {
             errs.push(FieldError::required(&path.child("name"), ""));
         }

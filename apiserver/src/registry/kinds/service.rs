@@ -349,7 +349,8 @@ fn validate_spec(spec: &ServiceSpec) -> Vec<FieldError> {
     errs.extend(validate_session_affinity(spec, &path));
     errs.extend(validate_cluster_ips(spec, &path));
     for (i, ip) in spec.external_ips.iter().flatten().enumerate() {
-        let p = path.child("externalIPs").index(i);
+        let external_ips_path = path.child("externalIPs");
+        let p = external_ips_path.index(i);
         let ip_errs = validate_ip(&p, ip);
         if ip_errs.is_empty() {
             errs.extend(validate_non_special_ip(&p, ip));
@@ -478,7 +479,8 @@ fn validate_session_affinity(spec: &ServiceSpec, path: &Path) -> Vec<FieldError>
             let Some(client_ip) = &config.client_ip else {
                 return vec![FieldError::required(&config_path.child("clientIP"), when)];
             };
-            let timeout_path = config_path.child("clientIP").child("timeoutSeconds");
+            let client_ip_path = config_path.child("clientIP");
+            let timeout_path = client_ip_path.child("timeoutSeconds");
             match client_ip.timeout_seconds {
                 None => vec![FieldError::required(&timeout_path, when)],
                 Some(t) if t <= 0 || t > MAX_CLIENT_IP_TIMEOUT_SECONDS => {
@@ -525,7 +527,8 @@ fn validate_cluster_ips(spec: &ServiceSpec, path: &Path) -> Vec<FieldError> {
     }
     let mut seen = BTreeSet::new();
     for (i, family) in spec.ip_families.iter().flatten().enumerate() {
-        let p = path.child("ipFamilies").index(i);
+        let ip_families_path = path.child("ipFamilies");
+        let p = ip_families_path.index(i);
         if family != "IPv4" && family != "IPv6" {
             errs.push(FieldError::not_supported(&p, family, &["IPv4", "IPv6"]));
         }
@@ -663,7 +666,8 @@ fn validate_port_uniqueness(spec: &ServiceSpec, path: &Path) -> Vec<FieldError> 
     let mut node_ports = BTreeSet::new();
     let mut service_ports = BTreeSet::new();
     for (i, port) in ports.iter().enumerate() {
-        let p = path.child("ports").index(i);
+        let ports_path = path.child("ports");
+        let p = ports_path.index(i);
         let protocol = port.protocol.clone().unwrap_or_default();
         if let Some(node_port) = port.node_port.filter(|&n| n != 0) {
             if cluster_ip_type {
@@ -808,7 +812,8 @@ fn validate_cluster_ips_update(new: &ServiceSpec, old: &ServiceSpec) -> Vec<Fiel
     {
         return Vec::new();
     }
-    let path = Path::new("spec").child("clusterIPs");
+    let spec_path = Path::new("spec");
+    let path = spec_path.child("clusterIPs");
     let n = new.cluster_ips.as_deref().unwrap_or_default();
     let o = old.cluster_ips.as_deref().unwrap_or_default();
     let changed = "may not change once set";
@@ -852,7 +857,9 @@ fn validate_ip_families_update(new: &ServiceSpec, old: &ServiceSpec) -> Vec<Fiel
     {
         return Vec::new();
     }
-    let path = Path::new("spec").child("ipFamilies").index(0);
+    let spec_path = Path::new("spec");
+    let ip_families_path = spec_path.child("ipFamilies");
+    let path = ip_families_path.index(0);
     let n = new.ip_families.as_deref().unwrap_or_default();
     let o = old.ip_families.as_deref().unwrap_or_default();
     let changed = "may not change once set";

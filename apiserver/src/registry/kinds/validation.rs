@@ -34,44 +34,83 @@ const LABEL_VALUE_FMT: &str = "(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?";
 const CONFIG_MAP_KEY_FMT: &str = "[-._a-zA-Z0-9]+";
 
 /// A JSON field path in upstream's spelling (`spec.containers[0].name`).
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Path(String);
+/// Built lazily: each step borrows its parent, and the text is only made
+/// when an error names the path (validation of a valid object formats none).
+#[derive(Clone, Copy, Debug)]
+pub struct Path<'a> {
+    parent: Option<&'a Path<'a>>,
+    step: Step<'a>,
+}
 
-impl Path {
-    pub fn new(root: &str) -> Self {
-        Self(root.to_string())
-    }
+#[derive(Clone, Copy, Debug)]
+enum Step<'a> {
+    Name(&'a str),
+    Index(usize),
+    Key(&'a str),
+}
 
-    pub fn child(&self, name: &str) -> Self {
-        if self.0.is_empty() {
-            Self(name.to_string())
-        } else {
-            Self(format!("{}.{name}", self.0))
+impl<'a> Path<'a> {
+    pub fn new(root: &'a str) -> Self {
+        Self {
+            parent: None,
+            step: Step::Name(root),
         }
     }
 
-    pub fn index(&self, i: usize) -> Self {
-        Self(format!("{}[{i}]", self.0))
+    pub fn child<'b>(&'b self, name: &'b str) -> Path<'b> {
+        Path {
+            parent: Some(self),
+            step: Step::Name(name),
+        }
     }
 
-    pub fn key(&self, key: &str) -> Self {
-        Self(format!("{}[{key}]", self.0))
+    pub fn index(&self, i: usize) -> Path<'_> {
+        Path {
+            parent: Some(self),
+            step: Step::Index(i),
+        }
     }
 
-    pub fn as_str(&self) -> &str {
-        &self.0
+    pub fn key<'b>(&'b self, key: &'b str) -> Path<'b> {
+        Path {
+            parent: Some(self),
+            step: Step::Key(key),
+        }
+    }
+
+    fn write(&self, out: &mut String) {
+        use std::fmt::Write;
+        if let Some(p) = self.parent {
+            p.write(out);
+        }
+        match self.step {
+            Step::Name(n) => {
+                if !out.is_empty() {
+                    out.push('.');
+                }
+                out.push_str(n);
+            }
+            Step::Index(i) => {
+                let _ = write!(out, "[{i}]");
+            }
+            Step::Key(k) => {
+                let _ = write!(out, "[{k}]");
+            }
+        }
     }
 }
 
-impl From<&Path> for String {
-    fn from(p: &Path) -> Self {
-        p.0.clone()
+impl From<&Path<'_>> for String {
+    fn from(p: &Path<'_>) -> Self {
+        let mut out = String::new();
+        p.write(&mut out);
+        out
     }
 }
 
-impl std::fmt::Display for Path {
+impl std::fmt::Display for Path<'_> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&self.0)
+        f.write_str(&String::from(self))
     }
 }
 
@@ -489,7 +528,8 @@ pub fn validate_object_meta(
     rule: NameRule,
 ) -> Vec<FieldError> {
     let mut errs = validate_generic_object_meta(meta, namespaced, rule);
-    let path = Path::new("metadata").child("finalizers");
+    let metadata_path = Path::new("metadata");
+    let path = metadata_path.child("finalizers");
     for (i, f) in meta.finalizers.iter().flatten().enumerate() {
         errs.extend(validate_kube_finalizer_name(&path.index(i), f));
     }

@@ -367,7 +367,8 @@ fn validate_env_value_from(var: &EnvVar, path: &Path) -> Vec<FieldError> {
     }
     if let Some(resource_ref) = &from.resource_field_ref {
         sources += 1;
-        let p = path.child("resourceFieldRef").child("resource");
+        let resource_field_ref_path = path.child("resourceFieldRef");
+        let p = resource_field_ref_path.child("resource");
         let resource = resource_ref.resource.as_str();
         let hugepages = resource.starts_with("requests.hugepages-")
             || resource.starts_with("limits.hugepages-");
@@ -514,7 +515,8 @@ fn validate_env_from(sources: &[EnvFromSource], path: &Path) -> Vec<FieldError> 
         let count = refs.iter().filter(|(_, r)| r.is_some()).count();
         for (field, name) in refs {
             let Some(name) = name else { continue };
-            let name_path = p.child(field).child("name");
+            let field_path = p.child(field);
+            let name_path = field_path.child("name");
             if name.is_empty() {
                 errs.push(FieldError::required(&name_path, ""));
             } else {

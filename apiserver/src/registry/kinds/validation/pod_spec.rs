@@ -452,7 +452,8 @@ fn validate_gates(spec: &PodSpec, path: &Path) -> Vec<FieldError> {
     }
     let mut seen = BTreeSet::new();
     for (i, gate) in spec.scheduling_gates.iter().flatten().enumerate() {
-        let p = path.child("schedulingGates").index(i);
+        let scheduling_gates_path = path.child("schedulingGates");
+        let p = scheduling_gates_path.index(i);
         errs.extend(validate_qualified_name(&p, &gate.name));
         if !seen.insert(gate.name.as_str()) {
             errs.push(FieldError::duplicate(&p, &gate.name));
