@@ -267,8 +267,10 @@ fn cluster_up_runs_the_example_and_down_leaves_nothing() {
         }
         assert!(
             Instant::now() < deadline,
-            "no third pod after rotation: {phases}\n{}",
-            lab.log("kube-apiserver")
+            "no third pod after rotation: {phases}\n{}\n{}\n{}",
+            text(&k(&["get", "pods", "-o", "wide"])),
+            text(&k(&["get", "events"])),
+            log_tails(&lab)
         );
         std::thread::sleep(Duration::from_millis(300));
     }
@@ -359,6 +361,24 @@ fn cluster_up_refuses_a_taken_port_and_starts_nothing() {
     assert!(ours.is_empty(), "started despite the refusal: {ours:?}");
     let status = text(&lab.cluster(&["status"]));
     assert!(status.contains("No cluster runs from"), "{status}");
+}
+
+/// The last lines of every component's log (for a failure's message).
+fn log_tails(lab: &LabCluster) -> String {
+    let mut out = String::new();
+    let entries = std::fs::read_dir(lab.data.join("logs"))
+        .into_iter()
+        .flatten();
+    for e in entries.flatten() {
+        let log = std::fs::read_to_string(e.path()).unwrap_or_default();
+        let lines: Vec<&str> = log.lines().collect();
+        let tail = lines[lines.len().saturating_sub(15)..].join("\n");
+        out.push_str(&format!(
+            "--- {}\n{tail}\n",
+            e.file_name().to_string_lossy()
+        ));
+    }
+    out
 }
 
 /// A listener on `port` inside the network namespace `netns` (made on a
