@@ -108,13 +108,6 @@ pub fn now_plus(secs: i64) -> String {
     t.strftime("%Y-%m-%dT%H:%M:%SZ").to_string()
 }
 
-/// The age of an object from its creationTimestamp, as a duration.
-pub fn age(obj: &Value) -> Option<std::time::Duration> {
-    let ts: jiff::Timestamp = str_field(obj, "creationTimestamp")?.parse().ok()?;
-    let secs = (jiff::Timestamp::now() - ts).get_seconds().max(0);
-    Some(std::time::Duration::from_secs(secs as u64))
-}
-
 /// Five characters as upstream's generateName suffix (no vowels, no
 /// look-alike digits).
 pub fn random_suffix() -> String {

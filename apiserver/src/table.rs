@@ -101,13 +101,12 @@ pub fn partial_metadata_list<'a>(
 /// The age cell of an object, as upstream prints it ("<unknown>" without a
 /// creationTimestamp).
 pub fn age_text(obj: &Value) -> String {
-    match meta::age(obj) {
-        Some(d) => crate::registry::kinds::human_duration(d),
-        None => "<unknown>".to_string(),
-    }
+    age_since(
+        meta::str_field(obj, "creationTimestamp").and_then(|t| t.parse::<jiff::Timestamp>().ok()),
+    )
 }
 
-/// The same from a typed creationTimestamp.
+/// The same from a creationTimestamp already parsed (a typed object's).
 pub fn age_since(created: Option<jiff::Timestamp>) -> String {
     match created {
         Some(ts) => {

@@ -62,13 +62,7 @@ impl Filter {
             }
         }
         if let Some(f) = &self.fields {
-            let attrs = obj.field_attrs(self.info);
-            let get = |field: &str| -> Option<String> {
-                attrs
-                    .iter()
-                    .find(|(k, _)| *k == field)
-                    .map(|(_, v)| v.clone())
-            };
+            let get = |field: &str| obj.field(self.info, field).map(String::from);
             if !f.matches(get) {
                 return false;
             }
