@@ -32,7 +32,7 @@ pub fn exercise(registry: &Registry, data: &[u8]) {
             }
             let _ = s.validate(&normalized);
             let _ = s.validate_update(&normalized, &normalized);
-            let _ = s.field_attrs(&normalized);
+            let _ = s.field_attrs(&serde_json::to_vec(&normalized).unwrap_or_default());
             let _ = s.cells(&normalized, "1s");
             for pt in [PatchType::Json, PatchType::Merge, PatchType::StrategicMerge] {
                 let _ = patch::apply_patch(info.kind, &normalized, pt, obj);

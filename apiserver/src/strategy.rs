@@ -301,7 +301,10 @@ pub trait Strategy: Send + Sync + 'static {
     fn has_pending_finalizers(&self, obj: &Value) -> bool;
     fn prepare_for_delete(&self, obj: &mut Value) -> Result<(), String>;
     fn returns_deleted_object(&self) -> bool;
-    fn field_attrs(&self, obj: &Value) -> Vec<(&'static str, String)>;
+    /// metadata.name, metadata.namespace and the kind's selectable fields,
+    /// decoded from JSON straight into the kind's type (no tree); None if it
+    /// does not decode.
+    fn field_attrs(&self, json: &[u8]) -> Option<Vec<(&'static str, String)>>;
     /// The kind-specific field names a fieldSelector may use.
     fn field_names(&self) -> Vec<&'static str>;
     fn columns(&self) -> Vec<Column>;
@@ -409,10 +412,18 @@ impl<S: KindStrategy> Strategy for Typed<S> {
         }
     }
 
-    fn field_attrs(&self, obj: &Value) -> Vec<(&'static str, String)> {
-        decode::<S::Object>(obj)
-            .map(|o| self.0.field_attrs(&o))
-            .unwrap_or_default()
+    fn field_attrs(&self, json: &[u8]) -> Option<Vec<(&'static str, String)>> {
+        let o: S::Object = serde_json::from_slice(json).ok()?;
+        let meta = k8s_openapi::Metadata::metadata(&o);
+        let mut fields = vec![
+            ("metadata.name", meta.name.clone().unwrap_or_default()),
+            (
+                "metadata.namespace",
+                meta.namespace.clone().unwrap_or_default(),
+            ),
+        ];
+        fields.extend(self.0.field_attrs(&o));
+        Some(fields)
     }
 
     fn field_names(&self) -> Vec<&'static str> {

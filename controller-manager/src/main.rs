@@ -3,6 +3,9 @@
 use clap::Parser;
 use controller_manager::Options;
 
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     component_base::init_logging();

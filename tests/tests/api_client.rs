@@ -654,6 +654,47 @@ async fn concurrent_read_modify_write_loses_nothing(c: TestCluster) {
     assert_eq!(final_n, successes);
 }
 
+/// Updates start from the watch cache's copy, which may be a write behind:
+/// a write right after another must neither see a false conflict nor be
+/// skipped as a no-op because the older copy already looked like it.
+async fn updates_right_after_a_write_see_it(c: TestCluster) {
+    let client = client(&c).await;
+    let cms: Api<ConfigMap> = Api::namespaced(client.clone(), "default");
+    let mut last = cms
+        .create(&PostParams::default(), &cm("chained", &[("n", "0")]))
+        .await
+        .unwrap();
+    for i in 1..=100 {
+        // Chained on the resourceVersion the previous write returned.
+        let mut next = cm("chained", &[("n", &i.to_string())]);
+        next.metadata.resource_version = last.metadata.resource_version.clone();
+        last = cms
+            .replace("chained", &PostParams::default(), &next)
+            .await
+            .unwrap_or_else(|e| panic!("write {i} on its own resourceVersion: {e}"));
+    }
+    for i in 0..100 {
+        // No precondition, toggling between two contents: a cached copy one
+        // write behind equals the new content.
+        let want = if i % 2 == 0 { "a" } else { "b" };
+        let written = cms
+            .replace(
+                "chained",
+                &PostParams::default(),
+                &cm("chained", &[("n", want)]),
+            )
+            .await
+            .unwrap();
+        assert_eq!(
+            written.data.as_ref().unwrap()["n"],
+            want,
+            "answer of write {i}"
+        );
+        let stored = cms.get("chained").await.unwrap();
+        assert_eq!(stored.data.unwrap()["n"], want, "stored after write {i}");
+    }
+}
+
 fn assert_api_error(err: kube::Error, code: u16, reason: &str) {
     match err {
         kube::Error::Api(e) => {
@@ -751,6 +792,7 @@ on_both_stores!(
     every_patch_type,
     selectors_and_pagination,
     concurrent_read_modify_write_loses_nothing,
+    updates_right_after_a_write_see_it,
     bound_pods_are_deleted_gracefully,
     finalizers_hold_an_object_until_removed,
     propagation_policies_become_gc_finalizers,

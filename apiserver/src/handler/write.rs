@@ -386,6 +386,12 @@ pub(crate) fn decode_patch(ctx: &Ctx<'_>, body: &Bytes) -> ApiResult<(Value, Pat
 /// preconditions, apply the kind's update rules, and write it with
 /// compare-and-swap. A desired object that carries a resourceVersion is a
 /// precondition (409 when stale); without one, conflicts are retried.
+///
+/// As upstream's GuaranteedUpdate, the first attempt starts from the watch
+/// cache's copy instead of reading the store: the compare-and-swap catches a
+/// stale copy (its failure carries the current object), and any other
+/// failure or a no-op that stale data could explain is judged again on the
+/// store's state before it is returned.
 pub(crate) async fn guaranteed_update<F>(
     ctx: &Ctx<'_>,
     name: &str,
@@ -398,64 +404,147 @@ where
 {
     let info = ctx.info;
     let key = ctx.key(name);
+    let mut state = match ctx.api.cache.get(&key) {
+        Some(cached) if !opts.dry_run => Some(State {
+            obj: cached.value(),
+            rv: cached.revision(),
+            current: false,
+        }),
+        _ => None,
+    };
     for _ in 0..32 {
-        let (cur, cur_rv) = current(ctx, name).await?;
-        let mut new = change(&cur)?;
-        let precondition = meta::resource_version(&new).map(String::from);
-        if let Some(rv) = &precondition {
-            if *rv != cur_rv.to_string() {
-                return Err(ApiError::stale(info, name));
+        let st = match state.take() {
+            Some(st) => st,
+            None => {
+                let (obj, rv) = current(ctx, name).await?;
+                State {
+                    obj,
+                    rv,
+                    current: true,
+                }
+            }
+        };
+        let (cur, cur_rv) = (&st.obj, st.rv);
+        let step = next_state(ctx, name, opts, part, &mut change, cur, cur_rv);
+        if !st.current && !matches!(step, Ok(Step::Write { .. })) {
+            // Perhaps only the cached copy was behind: decide on the store's.
+            let (obj, rv) = current(ctx, name).await?;
+            if rv != cur_rv {
+                state = Some(State {
+                    obj,
+                    rv,
+                    current: true,
+                });
+                continue;
             }
         }
-        if let Some(uid) = meta::uid(&new) {
-            if Some(uid) != meta::uid(&cur) {
-                return Err(ApiError::uid_mismatch(
-                    info,
-                    name,
-                    uid,
-                    meta::uid(&cur).unwrap_or(""),
-                ));
-            }
-        }
-        prepare_update(info, &mut new, &cur, part)?;
-        if part != Part::Raw {
-            validate_or_invalid(info, name, info.strategy.validate_update(&new, &cur))?;
-        }
-        admission::before_update(ctx.api, info, &mut new, &cur, opts.dry_run)?;
-        escalation_check(ctx, &new)?;
-        if meta::same_content(&new, &cur) {
-            return Ok(cur);
-        }
+        let (mut new, precondition) = match step? {
+            Step::Unchanged => return Ok(st.obj),
+            Step::Write { new, precondition } => (new, precondition),
+        };
         if opts.dry_run {
             return Ok(new);
         }
-        if should_delete_now(info, &new) {
-            match ctx.api.store.delete(&key, Some(cur_rv)).await {
-                Ok((rev, _)) => {
-                    meta::set_resource_version(&mut new, rev);
-                    admission::after_delete(ctx.api, info, &new);
-                    return Ok(new);
-                }
-                Err(StoreError::Conflict { .. }) if precondition.is_none() => continue,
-                Err(e) => return Err(ApiError::from_store(e, info, name)),
-            }
-        }
-        match ctx
-            .api
-            .store
-            .update(&key, stored_bytes(&new)?, cur_rv)
-            .await
-        {
+        let written = if should_delete_now(info, &new) {
+            ctx.api
+                .store
+                .delete(&key, Some(cur_rv))
+                .await
+                .map(|(rev, _)| rev)
+        } else {
+            ctx.api
+                .store
+                .update(&key, stored_bytes(&new)?, cur_rv)
+                .await
+        };
+        match written {
             Ok(rev) => {
                 meta::set_resource_version(&mut new, rev);
-                admission::after_update(ctx.api, info, &new, &cur);
+                if should_delete_now(info, &new) {
+                    admission::after_delete(ctx.api, info, &new);
+                } else {
+                    admission::after_update(ctx.api, info, &new, cur);
+                }
                 return Ok(new);
             }
-            Err(StoreError::Conflict { .. }) if precondition.is_none() => continue,
+            Err(StoreError::Conflict { current, .. }) if !precondition => {
+                // The failed write read the object: retry from that.
+                if let Some(kv) = current {
+                    state = Some(State {
+                        obj: super::read::decode_kv(&kv)?,
+                        rv: kv.mod_revision,
+                        current: true,
+                    });
+                }
+            }
             Err(e) => return Err(ApiError::from_store(e, info, name)),
         }
     }
     Err(ApiError::stale(info, name))
+}
+
+/// The object a read-modify-write starts from.
+struct State {
+    obj: Value,
+    rv: i64,
+    /// Read from the store by this request (not the watch cache's copy).
+    current: bool,
+}
+
+/// What one attempt of [`guaranteed_update`] decided.
+enum Step {
+    Unchanged,
+    /// `precondition`: the client named the resourceVersion it changes.
+    Write {
+        new: Value,
+        precondition: bool,
+    },
+}
+
+/// The desired object from `cur`, checked and prepared (no store access).
+fn next_state<F>(
+    ctx: &Ctx<'_>,
+    name: &str,
+    opts: WriteOptions,
+    part: Part,
+    change: &mut F,
+    cur: &Value,
+    cur_rv: i64,
+) -> ApiResult<Step>
+where
+    F: FnMut(&Value) -> ApiResult<Value>,
+{
+    let info = ctx.info;
+    let mut new = change(cur)?;
+    let precondition = meta::resource_version(&new).map(String::from);
+    if let Some(rv) = &precondition {
+        if *rv != cur_rv.to_string() {
+            return Err(ApiError::stale(info, name));
+        }
+    }
+    if let Some(uid) = meta::uid(&new) {
+        if Some(uid) != meta::uid(cur) {
+            return Err(ApiError::uid_mismatch(
+                info,
+                name,
+                uid,
+                meta::uid(cur).unwrap_or(""),
+            ));
+        }
+    }
+    prepare_update(info, &mut new, cur, part)?;
+    if part != Part::Raw {
+        validate_or_invalid(info, name, info.strategy.validate_update(&new, cur))?;
+    }
+    admission::before_update(ctx.api, info, &mut new, cur, opts.dry_run)?;
+    escalation_check(ctx, &new)?;
+    if meta::same_content(&new, cur) {
+        return Ok(Step::Unchanged);
+    }
+    Ok(Step::Write {
+        new,
+        precondition: precondition.is_some(),
+    })
 }
 
 /// The generic update rules: identity and system fields come from the

@@ -117,15 +117,19 @@ impl CachedObject {
     /// metadata.name, metadata.namespace and the kind's selectable fields.
     pub fn field_attrs(&self, info: &ResourceInfo) -> &[(&'static str, String)] {
         self.fields.get_or_init(|| {
-            let v = self.value();
-            let mut fields = vec![
-                ("metadata.name", meta::name(&v).unwrap_or("").to_string()),
-                (
-                    "metadata.namespace",
-                    meta::namespace(&v).unwrap_or("").to_string(),
-                ),
-            ];
-            fields.extend(info.strategy.field_attrs(&v));
+            // Straight from the bytes into the kind's type: every object of a
+            // field-selected watch (the scheduler's, kubelets') passes here.
+            let fields = info.strategy.field_attrs(&self.json).unwrap_or_else(|| {
+                // Not the kind's shape (odd stored data): name and namespace only.
+                let v = self.value();
+                vec![
+                    ("metadata.name", meta::name(&v).unwrap_or("").to_string()),
+                    (
+                        "metadata.namespace",
+                        meta::namespace(&v).unwrap_or("").to_string(),
+                    ),
+                ]
+            });
             fields.into_boxed_slice()
         })
     }

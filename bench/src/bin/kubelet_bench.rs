@@ -15,6 +15,9 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
+use apiserver_bench::procfs::{
+    cpu_model, machine_busy_seconds, process_cpu_seconds, process_memory,
+};
 use clap::Parser;
 use cluster::containerd::{ContainerdConfig, ContainerdProcess};
 use e2e_tests::apiserver::TestCluster;
@@ -81,29 +84,6 @@ fn percentile(sorted: &[Duration], p: f64) -> Duration {
 
 fn ms(d: Duration) -> String {
     format!("{:.0} ms", d.as_secs_f64() * 1000.0)
-}
-
-/// CPU seconds (user + system) a process used so far.
-fn cpu_seconds(pid: u32) -> f64 {
-    let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
-        return 0.0;
-    };
-    // Fields after the command name (which may hold spaces) in parentheses.
-    let rest = stat.rsplit_once(')').map(|(_, r)| r).unwrap_or("");
-    let f: Vec<&str> = rest.split_whitespace().collect();
-    let ticks: f64 = f.get(11).and_then(|v| v.parse().ok()).unwrap_or(0.0)
-        + f.get(12).and_then(|v| v.parse().ok()).unwrap_or(0.0);
-    // SAFETY: sysconf has no preconditions.
-    let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) } as f64;
-    ticks / hz.max(1.0)
-}
-
-fn rss_kib(pid: u32) -> Option<u64> {
-    let s = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-    s.lines()
-        .find(|l| l.starts_with("VmRSS:"))
-        .and_then(|l| l.split_whitespace().nth(1))
-        .and_then(|v| v.parse().ok())
 }
 
 async fn wait_running(t: &Arc<Mutex<Timings>>, names: &[String]) -> Result<()> {
@@ -228,7 +208,10 @@ async fn main() -> Result<()> {
     tokio::time::sleep(Duration::from_millis(500)).await;
 
     // Burst.
-    let cpu_before = (cpu_seconds(kubelet.pid()), cpu_seconds(containerd.pid()));
+    let cpu = |pid: u32| process_cpu_seconds(pid).unwrap_or(0.0);
+    let machine = || machine_busy_seconds().unwrap_or(0.0);
+    let cpu_before = (cpu(kubelet.pid()), cpu(containerd.pid()), machine());
+    let burst_start = Instant::now();
     let burst: Vec<String> = (0..args.pods).map(|i| format!("burst-{i}")).collect();
     let creates = burst.iter().map(|name| {
         let pods = pods.clone();
@@ -251,9 +234,11 @@ async fn main() -> Result<()> {
         .await
         .context(kubelet.log())?;
     let burst_lat = latencies(&timings, &burst);
+    let burst_wall = burst_start.elapsed().as_secs_f64();
     let burst_cpu = (
-        cpu_seconds(kubelet.pid()) - cpu_before.0,
-        cpu_seconds(containerd.pid()) - cpu_before.1,
+        cpu(kubelet.pid()) - cpu_before.0,
+        cpu(containerd.pid()) - cpu_before.1,
+        machine() - cpu_before.2,
     );
 
     // Clear the node before the next phase.
@@ -274,6 +259,7 @@ async fn main() -> Result<()> {
 
     // One by one.
     let serial: Vec<String> = (0..args.pods).map(|i| format!("serial-{i}")).collect();
+    let serial_before = (machine(), Instant::now());
     for name in &serial {
         let p = pod(name, node_name)?;
         timings
@@ -285,24 +271,15 @@ async fn main() -> Result<()> {
         wait_running(&timings, std::slice::from_ref(name)).await?;
     }
     let serial_lat = latencies(&timings, &serial);
+    let serial_busy = machine() - serial_before.0;
+    let serial_wall = serial_before.1.elapsed().as_secs_f64();
     tokio::time::sleep(Duration::from_secs(3)).await;
-    let rss = rss_kib(kubelet.pid()).unwrap_or(0);
+    let rss = process_memory(kubelet.pid()).map_or(0, |(rss, _)| rss);
 
-    let cpu = std::fs::read_to_string("/proc/cpuinfo")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("model name"))
-                .and_then(|l| l.split(':').nth(1))
-                .map(|m| m.trim().to_string())
-        })
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let model = cpu_model(&std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default())
         .unwrap_or_default();
-    println!(
-        "machine: {} cores, {cpu}",
-        std::thread::available_parallelism()
-            .map(|n| n.get())
-            .unwrap_or(0)
-    );
+    println!("machine: {cores} cores, {model}");
     println!();
     println!("| phase | pods | p50 | p90 | p99 | max |");
     println!("|---|---|---|---|---|---|");
@@ -310,8 +287,21 @@ async fn main() -> Result<()> {
     row("one by one", &serial_lat);
     println!();
     println!(
-        "CPU during the burst: kubelet {:.2} s, containerd {:.2} s (shims and runc not counted)",
-        burst_cpu.0, burst_cpu.1
+        "CPU during the burst: kubelet {:.2} s, containerd {:.2} s; the whole machine \
+         (containerd, shims, runc, CNI plugins, apiserver, etcd, kubelet) {:.2} core-seconds \
+         in {:.2} s ({:.0}% of {cores} cores), {:.0} ms per pod",
+        burst_cpu.0,
+        burst_cpu.1,
+        burst_cpu.2,
+        burst_wall,
+        100.0 * burst_cpu.2 / (burst_wall * cores as f64).max(1e-9),
+        1000.0 * burst_cpu.2 / args.pods.max(1) as f64,
+    );
+    println!(
+        "CPU one by one: the whole machine {:.2} core-seconds in {:.2} s, {:.0} ms per pod",
+        serial_busy,
+        serial_wall,
+        1000.0 * serial_busy / args.pods.max(1) as f64,
     );
     println!(
         "kubelet RSS with {} pods running: {:.1} MiB",

@@ -14,6 +14,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
+use apiserver_bench::procfs::{child_pid_named, cpu_model, process_cpu_seconds};
 use clap::Parser;
 use e2e_tests::apiserver::{bin_dir, ApiServerProcess};
 use e2e_tests::component::ComponentProcess;
@@ -157,13 +158,14 @@ async fn bench(args: Args) -> Result<()> {
         }
     }
     println!();
-    println!("| Nodes | Pods | Pods bound/s (first to last binding) | Bound per second (min / median / max) | Pod creates/s | First create to last bound | CPU cores busy: scheduler / apiserver / etcd |");
-    println!("|---|---|---|---|---|---|---|");
+    println!("| Nodes | Pods | Pods bound/s (first to last binding) | Bound per second (min / median / max) | Pod creates/s | First create to last bound | CPU cores busy: scheduler / apiserver / etcd | CPU ms per pod: scheduler / apiserver / etcd |");
+    println!("|---|---|---|---|---|---|---|---|");
     for r in &rows {
         let (min, med, max) = spread(&r.per_second);
         let busy = |s: f64| s / r.cpu.wall.max(1e-9);
+        let per_pod = |s: f64| s * 1000.0 / (r.pods.max(1) as f64);
         println!(
-            "| {} | {} | **{:.0}/s** | {min} / {med} / {max} | {:.0}/s | {:.2} s | {:.2} / {:.2} / {:.2} |",
+            "| {} | {} | **{:.0}/s** | {min} / {med} / {max} | {:.0}/s | {:.2} s | {:.2} / {:.2} / {:.2} | {:.2} / {:.2} / {:.2} |",
             r.nodes,
             r.pods,
             r.throughput,
@@ -172,6 +174,9 @@ async fn bench(args: Args) -> Result<()> {
             busy(r.cpu.scheduler),
             busy(r.cpu.apiserver),
             busy(r.cpu.etcd),
+            per_pod(r.cpu.scheduler),
+            per_pod(r.cpu.apiserver),
+            per_pod(r.cpu.etcd),
         );
     }
     if args.rc_replicas > 0 {
@@ -490,35 +495,15 @@ impl Cpu {
 
 fn cpu_now(cluster: &Cluster, scheduler: Option<&ComponentProcess>) -> Cpu {
     Cpu {
-        scheduler: scheduler.and_then(|s| cpu_seconds(s.pid())).unwrap_or(0.0),
-        apiserver: cpu_seconds(cluster.apiserver.pid()).unwrap_or(0.0),
-        etcd: child_named("etcd").and_then(cpu_seconds).unwrap_or(0.0),
+        scheduler: scheduler
+            .and_then(|s| process_cpu_seconds(s.pid()))
+            .unwrap_or(0.0),
+        apiserver: process_cpu_seconds(cluster.apiserver.pid()).unwrap_or(0.0),
+        etcd: child_pid_named("etcd")
+            .and_then(process_cpu_seconds)
+            .unwrap_or(0.0),
         wall: 0.0,
     }
-}
-
-/// utime + stime of a process, in seconds (fields 14 and 15 of /proc/PID/stat,
-/// counted after the command name, which may hold spaces).
-fn cpu_seconds(pid: u32) -> Option<f64> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    let rest = &stat[stat.rfind(')')? + 2..];
-    let fields: Vec<&str> = rest.split_whitespace().collect();
-    let ticks: f64 = fields.get(11)?.parse::<f64>().ok()? + fields.get(12)?.parse::<f64>().ok()?;
-    // SAFETY: sysconf has no preconditions.
-    let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) } as f64;
-    Some(ticks / hz.max(1.0))
-}
-
-/// A child of this process with the given command name.
-fn child_named(comm: &str) -> Option<u32> {
-    let me = std::process::id().to_string();
-    std::fs::read_dir("/proc").ok()?.flatten().find_map(|e| {
-        let pid: u32 = e.file_name().to_str()?.parse().ok()?;
-        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-        let name = &stat[stat.find('(')? + 1..stat.rfind(')')?];
-        let ppid = stat[stat.rfind(')')? + 2..].split_whitespace().nth(1)?;
-        (name == comm && ppid == me).then_some(pid)
-    })
 }
 
 fn spread(v: &[usize]) -> (usize, usize, usize) {
@@ -532,12 +517,7 @@ fn spread(v: &[usize]) -> (usize, usize, usize) {
 
 fn machine() -> String {
     let cpuinfo = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
-    let model = cpuinfo
-        .lines()
-        .find(|l| l.starts_with("model name"))
-        .and_then(|l| l.split_once(':'))
-        .map(|(_, v)| v.trim().to_string())
-        .unwrap_or_else(|| "unknown CPU".into());
+    let model = cpu_model(&cpuinfo).unwrap_or_else(|| "unknown CPU".into());
     let cpus = std::thread::available_parallelism().map_or(0, |n| n.get());
     let kernel = std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default();
     format!("machine: {cpus} vCPU {model}, kernel {}", kernel.trim())
