@@ -190,10 +190,17 @@ pub fn before_update(
     if info.plural == "services" {
         allocate_service(api, info, new, Some(old))?;
         if dry_run {
-            release_service(api, new, Some(old));
+            undo_update(api, info, new, old);
         }
     }
     Ok(())
+}
+
+/// Give back what `before_update` took for `new`, when `new` was not stored.
+pub fn undo_update(api: &Api, info: &ResourceInfo, new: &Value, old: &Value) {
+    if info.plural == "services" {
+        release_service(api, new, Some(old));
+    }
 }
 
 pub fn after_update(api: &Api, info: &ResourceInfo, new: &Value, old: &Value) {

@@ -468,6 +468,7 @@ where
                 return Ok(new);
             }
             Err(StoreError::Conflict { current, .. }) if !precondition => {
+                admission::undo_update(ctx.api, info, &new, cur);
                 // The failed write read the object: retry from that.
                 if let Some(kv) = current {
                     state = Some(State {
@@ -477,7 +478,10 @@ where
                     });
                 }
             }
-            Err(e) => return Err(ApiError::from_store(e, info, name)),
+            Err(e) => {
+                admission::undo_update(ctx.api, info, &new, cur);
+                return Err(ApiError::from_store(e, info, name));
+            }
         }
     }
     Err(ApiError::stale(info, name))
