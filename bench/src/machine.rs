@@ -83,7 +83,8 @@ impl Pids {
 impl CpuSnapshot {
     /// CPU milliseconds per operation since `before`, then how many cores
     /// each process kept busy, and the rest of the machine ("others").
-    pub fn per_op_since(&self, before: &CpuSnapshot, ops: usize) -> String {
+    /// CPU milliseconds per operation since `before`: apiserver, etcd, bench.
+    pub fn ms_per_op(&self, before: &CpuSnapshot, ops: usize) -> [f64; 3] {
         let per = |now: f64, then: f64| {
             if ops == 0 {
                 0.0
@@ -91,6 +92,15 @@ impl CpuSnapshot {
                 (now - then) * 1000.0 / ops as f64
             }
         };
+        [
+            per(self.apiserver, before.apiserver),
+            per(self.etcd, before.etcd),
+            per(self.bench, before.bench),
+        ]
+    }
+
+    pub fn per_op_since(&self, before: &CpuSnapshot, ops: usize) -> String {
+        let [apiserver, etcd, bench] = self.ms_per_op(before, ops);
         let secs = self.at.saturating_duration_since(before.at).as_secs_f64();
         let cores = |now: f64, then: f64| if secs > 0.0 { (now - then) / secs } else { 0.0 };
         let ours = (self.apiserver - before.apiserver)
@@ -98,10 +108,7 @@ impl CpuSnapshot {
             + (self.bench - before.bench);
         let others = ((self.machine - before.machine) - ours).max(0.0);
         format!(
-            "ms/op: apiserver {:.2}, etcd {:.2}, bench {:.2}; cores busy: apiserver {:.2}, etcd {:.2}, bench {:.2}, other processes {:.2}",
-            per(self.apiserver, before.apiserver),
-            per(self.etcd, before.etcd),
-            per(self.bench, before.bench),
+            "ms/op: apiserver {apiserver:.2}, etcd {etcd:.2}, bench {bench:.2}; cores busy: apiserver {:.2}, etcd {:.2}, bench {:.2}, other processes {:.2}",
             cores(self.apiserver, before.apiserver),
             cores(self.etcd, before.etcd),
             cores(self.bench, before.bench),

@@ -303,6 +303,17 @@ async fn main() -> Result<()> {
         serial_wall,
         1000.0 * serial_busy / args.pods.max(1) as f64,
     );
+    // With every core busy, the last pod of a burst cannot start before the
+    // machine has done all the pods' work: the floor under the burst's max.
+    let per_pod = serial_busy / args.pods.max(1) as f64;
+    println!(
+        "CPU-bound floor for the burst: {} pods x {:.0} ms / {cores} cores = {:.2} s \
+         (a p99 of 1 s would need at most {:.0} ms of machine CPU per pod)",
+        args.pods,
+        1000.0 * per_pod,
+        args.pods as f64 * per_pod / cores as f64,
+        1000.0 * cores as f64 / args.pods.max(1) as f64,
+    );
     println!(
         "kubelet RSS with {} pods running: {:.1} MiB",
         args.pods,
