@@ -98,6 +98,15 @@ pub fn machine_busy_seconds() -> Option<f64> {
     busy_seconds_from_stat(&stat, clock_ticks())
 }
 
+/// One line naming the machine for a report: "machine: 2 vCPU <model>, kernel <release>".
+pub fn machine_line() -> String {
+    let cpuinfo = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
+    let model = cpu_model(&cpuinfo).unwrap_or_else(|| "unknown CPU".into());
+    let cpus = std::thread::available_parallelism().map_or(0, |n| n.get());
+    let kernel = std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default();
+    format!("machine: {cpus} vCPU {model}, kernel {}", kernel.trim())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

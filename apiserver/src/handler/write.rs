@@ -445,7 +445,8 @@ where
         if opts.dry_run {
             return Ok(new);
         }
-        let written = if should_delete_now(info, &new) {
+        let delete_now = should_delete_now(info, &new);
+        let written = if delete_now {
             ctx.api
                 .store
                 .delete(&key, Some(cur_rv))
@@ -460,7 +461,7 @@ where
         match written {
             Ok(rev) => {
                 meta::set_resource_version(&mut new, rev);
-                if should_delete_now(info, &new) {
+                if delete_now {
                     admission::after_delete(ctx.api, info, &new);
                 } else {
                     admission::after_update(ctx.api, info, &new, cur);

@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
 use apiserver_bench::procfs::{
-    cpu_model, machine_busy_seconds, process_cpu_seconds, process_memory,
+    machine_busy_seconds, machine_line, process_cpu_seconds, process_memory,
 };
 use clap::Parser;
 use cluster::containerd::{ContainerdConfig, ContainerdProcess};
@@ -277,9 +277,7 @@ async fn main() -> Result<()> {
     let rss = process_memory(kubelet.pid()).map_or(0, |(rss, _)| rss);
 
     let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
-    let model = cpu_model(&std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default())
-        .unwrap_or_default();
-    println!("machine: {cores} cores, {model}");
+    println!("{}", machine_line());
     println!();
     println!("| phase | pods | p50 | p90 | p99 | max |");
     println!("|---|---|---|---|---|---|");

@@ -14,7 +14,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
-use apiserver_bench::procfs::{child_pid_named, cpu_model, process_cpu_seconds};
+use apiserver_bench::procfs::{child_pid_named, machine_line, process_cpu_seconds};
 use clap::Parser;
 use e2e_tests::apiserver::{bin_dir, ApiServerProcess};
 use e2e_tests::component::ComponentProcess;
@@ -131,7 +131,7 @@ async fn main() -> Result<()> {
 }
 
 async fn bench(args: Args) -> Result<()> {
-    println!("{}", machine());
+    println!("{}", machine_line());
     println!(
         "store: {}, pods per run: {}, creators: {}, mode: {}",
         args.store,
@@ -513,12 +513,4 @@ fn spread(v: &[usize]) -> (usize, usize, usize) {
     let mut s = v.to_vec();
     s.sort_unstable();
     (s[0], s[s.len() / 2], s[s.len() - 1])
-}
-
-fn machine() -> String {
-    let cpuinfo = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
-    let model = cpu_model(&cpuinfo).unwrap_or_else(|| "unknown CPU".into());
-    let cpus = std::thread::available_parallelism().map_or(0, |n| n.get());
-    let kernel = std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default();
-    format!("machine: {cpus} vCPU {model}, kernel {}", kernel.trim())
 }
